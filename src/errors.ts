@@ -1,0 +1,73 @@
+// One error class per failure domain. The library throws these; only src/cli/report.ts
+// turns them into a line for a person. Anything else reaching the edge is a bug.
+
+/** Malformed bytes in an ELF file, a core, or an ELF structure read from a target. */
+export class ElfFormatError extends Error {
+  override name = "ElfFormatError";
+  constructor(
+    readonly offset: number | bigint,
+    readonly what: string,
+    readonly value?: unknown,
+  ) {
+    super(`${what}${value === undefined ? "" : ` (${String(value)})`} at 0x${offset.toString(16)}`);
+  }
+}
+
+/** A libc call failed; `code` is the errno name (EPERM, ESRCH, ...). */
+export class SyscallError extends Error {
+  override name = "SyscallError";
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+    readonly code: string,
+    readonly pid?: number,
+  ) {
+    super(`${call}${pid === undefined ? "" : ` pid ${pid}`}: ${code}`);
+  }
+}
+
+/** A /proc file did not have the shape the kernel documents. */
+export class ProcParseError extends Error {
+  override name = "ProcParseError";
+  constructor(
+    readonly path: string,
+    readonly line: number,
+    readonly what: string,
+  ) {
+    super(`${path}:${line}: ${what}`);
+  }
+}
+
+/** The user asked for something that cannot be done; the message is already the sentence to show. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** The target process cannot be captured (gone, a kernel thread, a zombie, traced by another). */
+export class TargetError extends Error {
+  override name = "TargetError";
+  constructor(
+    readonly pid: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Writing the output failed (disk full, directory missing, not writable). */
+export class OutputError extends Error {
+  override name = "OutputError";
+  constructor(
+    readonly path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** An invariant of our own code broke: a bug, never a user error. */
+export function assert(cond: unknown, what: string): asserts cond {
+  if (!cond) throw new Error(`internal error: ${what}`);
+}

@@ -1,0 +1,88 @@
+// The one model everything downstream consumes (DESIGN.md "ProcessImage"). Capture fills
+// it from a live process or a kernel core; the ECFS layout reads it and never touches
+// /proc or ptrace itself. Addresses, offsets and sizes of the target are bigint.
+
+import type { ElfClass } from "../elf/class.ts";
+
+/** One line of /proc/PID/maps plus the VmFlags of its smaps entry. */
+export interface Mapping {
+  start: bigint;
+  end: bigint;
+  /** The four permission characters, e.g. "r-xp". */
+  perms: string;
+  offset: bigint;
+  /** "fd:01" as printed. */
+  dev: string;
+  inode: bigint;
+  /** Path or pseudo-name ("[heap]", "[stack]", "[vdso]", ""), with " (deleted)" removed. */
+  path: string;
+  deleted: boolean;
+  /** Two-letter VmFlags from smaps ("rd", "dd", "io", ...); empty when smaps was not read. */
+  vmFlags: string[];
+}
+
+/** Register sets of one thread, as the kernel lays them out for the target's ELF class. */
+export interface ThreadState {
+  tid: number;
+  /** pr_reg: user_regs_struct, 27 x u64 (216 bytes) or 17 x u32 (68 bytes). */
+  regs: Uint8Array;
+  /** NT_PRFPREG payload: 512-byte FXSAVE image, or 108-byte i387 FSAVE for i386. */
+  fpregs: Uint8Array;
+  /** NT_PRXFPREG (i386 only): the 512-byte FXSAVE image. */
+  fxregs?: Uint8Array;
+  /** NT_X86_XSTATE payload, as long as the CPU's XSAVE area. */
+  xstate?: Uint8Array;
+  /** 128-byte siginfo_t of the pending stop signal, zeros when there is none. */
+  siginfo: Uint8Array;
+  /** Signal that stopped the thread (pr_cursig), 0 for a ptrace interrupt. */
+  cursig: number;
+  sigpend: bigint;
+  sighold: bigint;
+  /** From /proc/PID/task/TID/stat: microseconds. */
+  utimeUs: bigint;
+  stimeUs: bigint;
+}
+
+/** Where memory comes from: ptrace-stopped process, a pidfd'd dying task, a core file. */
+export interface MemoryReader {
+  /**
+   * Fill `dst` from target address `addr`. Returns how many bytes from the start were
+   * read; a short count means the rest is unreadable (a hole), not an error.
+   */
+  read(addr: bigint, dst: Uint8Array): number;
+}
+
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  pgrp: number;
+  sid: number;
+  uid: number;
+  gid: number;
+  /** Kernel state letter (R, S, D, T, t, Z, ...). */
+  state: string;
+  nice: number;
+  /** task flags from /proc/PID/stat (PF_*), for pr_flag. */
+  flags: number;
+  comm: string;
+  /** Raw /proc/PID/cmdline bytes (NUL-separated argv). */
+  cmdline: Uint8Array;
+  /** Raw /proc/PID/environ bytes. */
+  environ: Uint8Array;
+  /** readlink /proc/PID/exe, " (deleted)" kept as the kernel prints it. */
+  exe: string;
+  /** Raw /proc/PID/auxv bytes (pairs of native words, ending with AT_NULL). */
+  auxv: Uint8Array;
+  /** Text of /proc/PID/maps, kept as is for the .maps section. */
+  mapsText: string;
+  personality: number;
+}
+
+export interface ProcessImage {
+  cls: ElfClass;
+  info: ProcessInfo;
+  /** Thread 0 is the one reported first (the faulting thread in a crash, the leader in a snapshot). */
+  threads: ThreadState[];
+  mappings: Mapping[];
+  mem: MemoryReader;
+}

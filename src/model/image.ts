@@ -32,6 +32,8 @@ export interface ThreadState {
   fxregs?: Uint8Array;
   /** NT_X86_XSTATE payload, as long as the CPU's XSAVE area. */
   xstate?: Uint8Array;
+  /** NT_386_TLS (i386 only): the thread's GDT TLS entries (3 x struct user_desc). */
+  tls?: Uint8Array;
   /** 128-byte siginfo_t of the pending stop signal, zeros when there is none. */
   siginfo: Uint8Array;
   /** Signal that stopped the thread (pr_cursig), 0 for a ptrace interrupt. */

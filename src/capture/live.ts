@@ -1,0 +1,222 @@
+// Capture a running process without killing it: PTRACE_SEIZE + PTRACE_INTERRUPT every
+// thread (re-reading the task list until no new thread appears), read registers and
+// /proc, hand a ProcessImage to the caller, and ALWAYS detach every thread afterwards,
+// re-delivering any signal we intercepted, so the target runs on exactly as before.
+
+import { SyscallError, TargetError } from "../errors.ts";
+import { CLASS32, CLASS64, type ElfClass } from "../elf/class.ts";
+import { NT_386_TLS, NT_PRFPREG, NT_PRSTATUS, NT_PRXFPREG, NT_X86_XSTATE } from "../elf/consts.ts";
+import type { ProcessImage, ProcessInfo, ThreadState } from "../model/image.ts";
+import { readAuxv } from "../proc/auxv.ts";
+import { readProcText } from "../proc/read.ts";
+import { readCmdline, readEnviron, readExeLink, listTasks, readPersonality } from "../proc/process.ts";
+import { readMapsWithFlags } from "../proc/smaps.ts";
+import { isKernelThread, parseStat, readStat, type ProcStat } from "../proc/stat.ts";
+import { parseStatus, readStatus } from "../proc/status.ts";
+import * as pt from "../sys/ptrace.ts";
+import { LiveMemory } from "./memory.ts";
+
+const SIGTRAP = 5;
+const SIGSTOP = 19;
+const STOP_TIMEOUT_MS = 5000;
+/** Large enough for any XSAVE layout the kernel reports (AMX tiles included). */
+const XSTATE_MAX = 32 * 1024;
+
+interface Seized {
+  tid: number;
+  /** A signal the thread stopped for instead of our interrupt: it is re-delivered at detach. */
+  pendingSig: number;
+}
+
+export interface LiveCapture {
+  image: ProcessImage;
+  /** Milliseconds the target was stopped before the callback ran. */
+  stoppedAt: number;
+}
+
+/** Checks that make a clear message instead of a ptrace errno. */
+function preflight(pid: number): { stat: ProcStat; tgid: number } {
+  if (pid === process.pid) throw new TargetError(pid, `pid ${pid} is this snapshot process itself`);
+  let stat: ProcStat;
+  try {
+    stat = readStat(pid);
+  } catch (e) {
+    if (e instanceof SyscallError && (e.code === "ESRCH" || e.code === "ENOENT"))
+      throw new TargetError(pid, `no such process: ${pid}`, { cause: e });
+    throw e;
+  }
+  if (isKernelThread(stat)) throw new TargetError(pid, `pid ${pid} (${stat.comm}) is a kernel thread: it has no user memory to capture`);
+  if (stat.state === "Z" || stat.state === "X")
+    throw new TargetError(pid, `pid ${pid} (${stat.comm}) is a zombie: it has exited and its memory is gone`);
+  const status = readStatus(pid);
+  if (status.tracerPid !== 0) {
+    let who = "";
+    try {
+      who = ` (${readProcText(`/proc/${status.tracerPid}/comm`, 4096).trim()})`;
+    } catch {
+      // The tracer's name is a courtesy; its pid says enough.
+    }
+    throw new TargetError(pid, `pid ${pid} is already traced by pid ${status.tracerPid}${who}; a process can have only one tracer`);
+  }
+  return { stat, tgid: status.tgid };
+}
+
+function seizeError(pid: number, e: unknown): never {
+  if (e instanceof SyscallError && e.code === "EPERM") {
+    const hint = process.getuid?.() === 0
+      ? "even as root: check kernel.yama.ptrace_scope (3 forbids attaching) or a security module"
+      : "run as root, or as the target's user with kernel.yama.ptrace_scope 0, or with CAP_SYS_PTRACE";
+    throw new TargetError(pid, `not permitted to trace pid ${pid}: ${hint}`, { cause: e });
+  }
+  if (e instanceof SyscallError && e.code === "ESRCH") throw new TargetError(pid, `no such process: ${pid}`, { cause: e });
+  throw e;
+}
+
+/** Stops every thread; returns them leader first. Threads that exit meanwhile are dropped. */
+function stopAll(pid: number, seized: Map<number, Seized>): void {
+  for (let round = 0; round < 1000; round++) {
+    let tids: number[];
+    try {
+      tids = listTasks(pid);
+    } catch (e) {
+      throw new TargetError(pid, `process ${pid} exited while it was being stopped`, { cause: e });
+    }
+    const fresh = tids.filter((t) => !seized.has(t));
+    if (fresh.length === 0) return;
+    const waiting: number[] = [];
+    for (const tid of fresh) {
+      try {
+        pt.seize(tid);
+      } catch (e) {
+        if (e instanceof SyscallError && e.code === "ESRCH") continue; // thread already gone
+        if (seized.size === 0) seizeError(pid, e);
+        throw e;
+      }
+      seized.set(tid, { tid, pendingSig: 0 });
+      try {
+        pt.interrupt(tid);
+        waiting.push(tid);
+      } catch (e) {
+        if (!(e instanceof SyscallError && e.code === "ESRCH")) throw e;
+        seized.delete(tid);
+      }
+    }
+    for (const tid of waiting) {
+      const w = pt.waitThread(tid, STOP_TIMEOUT_MS);
+      if (w.kind === "timeout")
+        throw new TargetError(pid, `thread ${tid} of pid ${pid} did not stop within ${STOP_TIMEOUT_MS / 1000} s (uninterruptible sleep?)`);
+      if (w.kind !== "stopped") {
+        seized.delete(tid);
+        continue;
+      }
+      // A signal-delivery-stop came first: keep the signal to hand it back at detach.
+      if (w.event === 0 && w.sig !== SIGTRAP) seized.get(tid)!.pendingSig = w.sig;
+      if (w.event === pt.PTRACE_EVENT_STOP && w.sig !== SIGTRAP && w.sig !== SIGSTOP) {
+        // group-stop (SIGTSTP, SIGTTIN, SIGTTOU): detaching leaves it stopped, as it was.
+      }
+    }
+  }
+  throw new TargetError(pid, `process ${pid} keeps creating threads faster than they can be stopped`);
+}
+
+function detachAll(seized: Map<number, Seized>): string[] {
+  const problems: string[] = [];
+  for (const s of seized.values()) {
+    try {
+      pt.detach(s.tid, s.pendingSig);
+    } catch (e) {
+      // ESRCH: the thread died (SIGKILL) while stopped; nothing left to resume.
+      if (!(e instanceof SyscallError && e.code === "ESRCH")) problems.push(`thread ${s.tid}: ${(e as Error).message}`);
+    }
+  }
+  seized.clear();
+  return problems;
+}
+
+function readRegset(tid: number, nt: number, size: number): Uint8Array | undefined {
+  const buf = new Uint8Array(size);
+  try {
+    const n = pt.getRegset(tid, nt, buf);
+    return buf.subarray(0, n);
+  } catch (e) {
+    // EINVAL/ENODEV: this regset does not exist on this CPU or for this thread.
+    if (e instanceof SyscallError && (e.code === "EINVAL" || e.code === "ENODEV")) return undefined;
+    throw e;
+  }
+}
+
+function readThread(pid: number, tid: number, pendingSig: number): { t: ThreadState; cls: ElfClass } {
+  const regs = readRegset(tid, NT_PRSTATUS, CLASS64.regsSize);
+  if (!regs) throw new TargetError(pid, `cannot read the registers of thread ${tid}`);
+  // The kernel answers in the tracee's own view: 68 bytes means an i386 (compat) thread.
+  const cls = regs.byteLength === CLASS32.regsSize ? CLASS32 : CLASS64;
+  const fpregs = readRegset(tid, NT_PRFPREG, 512) ?? new Uint8Array(cls.fpregsetSize);
+  const siginfo = new Uint8Array(128);
+  if (pendingSig !== 0) pt.getSiginfo(tid, siginfo);
+  const tstat = parseStat(readProcText(`/proc/${pid}/task/${tid}/stat`));
+  const tstatus = parseStatus(readProcText(`/proc/${pid}/task/${tid}/status`));
+  const t: ThreadState = {
+    tid, regs, fpregs, siginfo, cursig: pendingSig, sigpend: tstatus.sigPnd, sighold: tstatus.sigBlk,
+    utimeUs: tstat.utimeUs, stimeUs: tstat.stimeUs,
+  };
+  const xstate = readRegset(tid, NT_X86_XSTATE, XSTATE_MAX);
+  if (xstate) t.xstate = xstate;
+  if (cls === CLASS32) {
+    const fx = readRegset(tid, NT_PRXFPREG, 512);
+    if (fx) t.fxregs = fx;
+    const tls = readRegset(tid, NT_386_TLS, 3 * 16);
+    if (tls) t.tls = tls;
+  }
+  return { t, cls };
+}
+
+/**
+ * Stop `pid`, build its ProcessImage, run `use` on it, and resume the target whatever
+ * happens. `use` must finish with the image before it returns: the memory reader is
+ * only valid while the threads are stopped.
+ */
+export async function withLiveProcess<T>(pidArg: number, use: (image: ProcessImage) => Promise<T>): Promise<T> {
+  const { stat, tgid } = preflight(pidArg);
+  const pid = tgid;
+  const seized = new Map<number, Seized>();
+  let mem: LiveMemory | undefined;
+  try {
+    stopAll(pid, seized);
+    if (!seized.has(pid) && seized.size === 0) throw new TargetError(pid, `process ${pid} exited before it could be stopped`);
+    const order = [...seized.keys()].sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b));
+    const threads: ThreadState[] = [];
+    let cls: ElfClass | undefined;
+    for (const tid of order) {
+      try {
+        const r = readThread(pid, tid, seized.get(tid)!.pendingSig);
+        threads.push(r.t);
+        if (tid === order[0]) cls = r.cls;
+      } catch (e) {
+        if (e instanceof SyscallError && e.code === "ESRCH") continue; // killed while stopped
+        throw e;
+      }
+    }
+    if (!cls || threads.length === 0) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
+    mem = new LiveMemory(pid);
+    const image: ProcessImage = { cls, info: readInfo(pid, stat), threads, mappings: readMapsWithFlags(pid), mem };
+    return await use(image);
+  } catch (e) {
+    if (e instanceof SyscallError && e.code === "ESRCH" && e.pid !== undefined)
+      throw new TargetError(pid, `process ${pid} exited during the snapshot`, { cause: e });
+    throw e;
+  } finally {
+    mem?.close();
+    const problems = detachAll(seized);
+    if (problems.length > 0) throw new TargetError(pid, `could not resume every thread of ${pid}: ${problems.join("; ")}`);
+  }
+}
+
+function readInfo(pid: number, stat: ProcStat): ProcessInfo {
+  const status = readStatus(pid);
+  return {
+    pid, ppid: stat.ppid, pgrp: stat.pgrp, sid: stat.session, uid: status.uid[0], gid: status.gid[0],
+    state: stat.state, nice: stat.nice, flags: stat.flags, comm: stat.comm,
+    cmdline: readCmdline(pid), environ: readEnviron(pid), exe: readExeLink(pid), auxv: readAuxv(pid),
+    mapsText: readProcText(`/proc/${pid}/maps`), personality: readPersonality(pid),
+  };
+}

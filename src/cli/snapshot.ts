@@ -1,0 +1,31 @@
+import { defineCommand } from "citty";
+import { join } from "node:path";
+import { snapshot } from "../snapshot.ts";
+import { SnapshotOptionsSchema } from "./options.ts";
+import { parseOptions } from "./report.ts";
+
+export default defineCommand({
+  meta: { name: "snapshot", description: "Write an ECFS file of a running process without killing it" },
+  args: {
+    pid: { type: "string", alias: "p", description: "process to snapshot", valueHint: "PID" },
+    out: { type: "string", alias: "o", description: "output file (default ./<comm>.<pid>)", valueHint: "FILE" },
+    core: { type: "boolean", description: "write e_type ET_CORE (opens in gdb at once) instead of ECFS's ET_NONE", default: false },
+  },
+  async run({ args }) {
+    const opts = parseOptions(SnapshotOptionsSchema, { pid: args.pid, out: args.out, core: args.core });
+    const r = await snapshot({
+      pid: opts.pid,
+      core: opts.core,
+      out: (comm, pid) => opts.out ?? join(process.cwd(), `${comm.replace(/[/\0]/g, "_")}.${pid}`),
+    });
+    for (const w of r.warnings) process.stderr.write(`ecfs: warning: ${w}\n`);
+    if (r.gaps.length > 0) {
+      const total = r.gaps.reduce((s, g) => s + g.len, 0);
+      process.stderr.write(`ecfs: warning: ${total} bytes in ${r.gaps.length} ranges could not be read and are zero-filled (first at 0x${r.gaps[0]!.addr.toString(16)})\n`);
+    }
+    process.stdout.write(
+      `${r.path}: pid ${r.pid}, ${r.threads} thread(s), ${r.mappings} mappings, ${(r.bytesOfMemory / 1048576).toFixed(1)} MiB of memory, ` +
+        `target paused ${r.pausedMs.toFixed(0)} ms\n`,
+    );
+  },
+});

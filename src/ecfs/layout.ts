@@ -1,0 +1,190 @@
+// WHERE every part of an ECFS file goes. Pure: it places the ELF header, program headers,
+// notes, page-aligned memory, our section blobs, the section header table and .shstrtab,
+// and fills in the counts (with the PN_XNUM / SHN_XINDEX escapes in section 0). File
+// offsets in our own output are numbers: no file reaches 2^53 bytes.
+
+import { assert } from "../errors.ts";
+import { utf8 } from "../elf/bytes.ts";
+import {
+  PN_XNUM, PT_LOAD, PT_NOTE, SHN_LORESERVE, SHN_XINDEX, SHT_STRTAB,
+} from "../elf/consts.ts";
+import type { CorePlan, SectionPlan } from "./plan.ts";
+
+export const PAGE = 4096;
+export const SEC_SHSTRTAB = ".shstrtab";
+
+export interface PlacedSegment {
+  p_type: number;
+  p_flags: number;
+  p_offset: number;
+  p_vaddr: bigint;
+  p_filesz: bigint;
+  p_memsz: bigint;
+  p_align: bigint;
+}
+
+export interface PlacedSection {
+  name: string;
+  nameOffset: number;
+  plan: SectionPlan | null;
+  type: number;
+  flags: number;
+  addr: bigint;
+  offset: number;
+  size: bigint;
+  link: number;
+  info: number;
+  align: number;
+  entsize: number;
+}
+
+export interface Blob {
+  offset: number;
+  bytes: Uint8Array;
+}
+
+export interface CoreLayout {
+  phoff: number;
+  /** The real count; e_phnum is PN_XNUM when this does not fit. */
+  phnum: number;
+  notesOffset: number;
+  segments: PlacedSegment[];
+  /** PT_LOAD segments only, in file order (same order as plan.loads). */
+  loads: PlacedSegment[];
+  /** Our bytes after the memory image, in increasing offset order. */
+  blobs: Blob[];
+  shoff: number;
+  /** Sections including the null section 0 and .shstrtab (last). */
+  sections: PlacedSection[];
+  shstrtab: Uint8Array;
+  fileSize: number;
+  e_phnum: number;
+  e_shnum: number;
+  e_shstrndx: number;
+}
+
+const alignUp = (n: number, a: number) => (a <= 1 ? n : Math.ceil(n / a) * a);
+
+function safe(n: bigint, what: string): number {
+  assert(n >= 0n && n <= BigInt(Number.MAX_SAFE_INTEGER), `${what} out of range`);
+  return Number(n);
+}
+
+export function layoutCore(plan: CorePlan): CoreLayout {
+  const { cls } = plan;
+  const phnum = 1 + plan.loads.length;
+  const phoff = cls.ehdrSize;
+  const notesOffset = phoff + phnum * cls.phdrSize;
+  let pos = alignUp(notesOffset + plan.notes.byteLength, PAGE);
+
+  const loads: PlacedSegment[] = plan.loads.map((l) => {
+    const seg: PlacedSegment = {
+      p_type: PT_LOAD, p_flags: l.flags, p_offset: pos, p_vaddr: l.vaddr, p_filesz: l.dumpSize,
+      p_memsz: l.memsz, p_align: BigInt(PAGE),
+    };
+    pos = alignUp(pos + safe(l.dumpSize, "segment size"), PAGE);
+    return seg;
+  });
+  const note: PlacedSegment = {
+    p_type: PT_NOTE, p_flags: 0, p_offset: notesOffset, p_vaddr: 0n, p_filesz: BigInt(plan.notes.byteLength),
+    p_memsz: 0n, p_align: 4n,
+  };
+
+  // Section names: one NUL for the null section, then each name, .shstrtab last.
+  const names = [...plan.sections.map((s) => s.name), SEC_SHSTRTAB];
+  const nameOffsets: number[] = [];
+  const strParts: Uint8Array[] = [new Uint8Array(1)];
+  let strLen = 1;
+  for (const n of names) {
+    nameOffsets.push(strLen);
+    const b = utf8.encode(n);
+    strParts.push(b, new Uint8Array(1));
+    strLen += b.length + 1;
+  }
+  const shstrtab = new Uint8Array(strLen);
+  let so = 0;
+  for (const p of strParts) {
+    shstrtab.set(p, so);
+    so += p.length;
+  }
+
+  const indexOf = new Map<string, number>();
+  plan.sections.forEach((s, i) => {
+    if (!indexOf.has(s.name)) indexOf.set(s.name, i + 1);
+  });
+
+  const blobs: Blob[] = [];
+  const sections: PlacedSection[] = [];
+  for (const [i, s] of plan.sections.entries()) {
+    let offset = 0;
+    let size = 0n;
+    switch (s.data.kind) {
+      case "bytes":
+        pos = alignUp(pos, Math.max(1, s.align));
+        offset = pos;
+        size = BigInt(s.data.bytes.byteLength);
+        blobs.push({ offset, bytes: s.data.bytes });
+        pos += s.data.bytes.byteLength;
+        break;
+      case "memory": {
+        const v = locate(loads, s.data.addr, s.data.size);
+        offset = v.offset;
+        size = v.size;
+        break;
+      }
+      case "notes":
+        offset = notesOffset;
+        size = BigInt(plan.notes.byteLength);
+        break;
+      case "empty":
+        break;
+    }
+    const link = s.link === undefined ? 0 : (indexOf.get(s.link) ?? 0);
+    sections.push({
+      name: s.name, nameOffset: nameOffsets[i]!, plan: s, type: s.type, flags: s.flags, addr: s.addr,
+      offset, size, link, info: s.info ?? 0, align: s.align, entsize: s.entsize,
+    });
+  }
+
+  pos = alignUp(pos, 8);
+  const shoff = pos;
+  const shnum = plan.sections.length + 2;
+  pos += shnum * cls.shdrSize;
+  const shstrtabOffset = pos;
+  pos += shstrtab.byteLength;
+  sections.push({
+    name: SEC_SHSTRTAB, nameOffset: nameOffsets[names.length - 1]!, plan: null, type: SHT_STRTAB, flags: 0, addr: 0n,
+    offset: shstrtabOffset, size: BigInt(shstrtab.byteLength), link: 0, info: 0, align: 1, entsize: 0,
+  });
+  const shstrndx = shnum - 1;
+
+  // Section 0 carries the counts that do not fit the ELF header (elf(5), PN_XNUM).
+  const null0: PlacedSection = {
+    name: "", nameOffset: 0, plan: null, type: 0, flags: 0, addr: 0n, offset: 0,
+    size: shnum >= SHN_LORESERVE ? BigInt(shnum) : 0n, link: shstrndx >= SHN_LORESERVE ? shstrndx : 0,
+    info: phnum >= PN_XNUM ? phnum : 0, align: 0, entsize: 0,
+  };
+  sections.unshift(null0);
+
+  return {
+    phoff, phnum, notesOffset, segments: [note, ...loads], loads, blobs, shoff, sections, shstrtab,
+    fileSize: pos,
+    e_phnum: phnum >= PN_XNUM ? PN_XNUM : phnum,
+    e_shnum: shnum >= SHN_LORESERVE ? 0 : shnum,
+    e_shstrndx: shstrndx >= SHN_LORESERVE ? SHN_XINDEX : shstrndx,
+  };
+}
+
+/** File offset and present size of [addr, addr+size) inside the dumped PT_LOAD data. */
+export function locate(loads: PlacedSegment[], addr: bigint, size: bigint): { offset: number; size: bigint } {
+  for (const l of loads) {
+    if (addr >= l.p_vaddr && addr < l.p_vaddr + l.p_memsz) {
+      const delta = addr - l.p_vaddr;
+      if (delta >= l.p_filesz) return { offset: 0, size: 0n };
+      const avail = l.p_filesz - delta;
+      return { offset: l.p_offset + Number(delta), size: size < avail ? size : avail };
+    }
+  }
+  return { offset: 0, size: 0n };
+}
+

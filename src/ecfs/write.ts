@@ -1,0 +1,119 @@
+// ONE sequential pass over the layout: headers and notes, then each PT_LOAD's memory
+// through one reusable scratch buffer, then our blobs, the section headers and .shstrtab.
+// Never seeks back. All-zero pages are skipped (the file stays sparse there), and the
+// position is checked against the layout at every boundary.
+
+import { assert } from "../errors.ts";
+import { ByteWriter } from "../elf/bytes.ts";
+import { encodeEhdr, encodePhdr, encodeShdr } from "../elf/encode.ts";
+import type { MemoryReader } from "../model/image.ts";
+import { PAGE, type CoreLayout } from "./layout.ts";
+import type { CorePlan } from "./plan.ts";
+
+/** Where bytes go: a positioned write (pwrite) and a final length. */
+export interface Sink {
+  write(bytes: Uint8Array, offset: number): void;
+  /** Sets the file length, so trailing holes exist too. */
+  finish(length: number): void;
+}
+
+export interface Gap {
+  addr: bigint;
+  len: number;
+}
+
+export interface WriteStats {
+  bytesOfMemory: number;
+  zeroPagesSkipped: number;
+  gaps: Gap[];
+}
+
+export interface WriteOptions {
+  /** Scratch buffer size; memory use does not grow beyond it whatever the target's size. */
+  chunkSize?: number;
+  /** Called between chunks; throw from it to abort (SIGINT, a deadline). */
+  checkpoint?: () => Promise<void> | void;
+}
+
+const ZERO_PAGE = Buffer.alloc(PAGE);
+
+export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, mem: MemoryReader, opts: WriteOptions = {}): Promise<WriteStats> {
+  const { cls } = plan;
+  const stats: WriteStats = { bytesOfMemory: 0, zeroPagesSkipped: 0, gaps: [] };
+
+  // ELF header, program headers and notes: one small buffer.
+  const head = new ByteWriter(layout.notesOffset + plan.notes.byteLength);
+  head.set(0, encodeEhdr(cls, {
+    e_type: plan.eType, e_entry: plan.entry, e_phoff: layout.phoff, e_shoff: layout.shoff,
+    e_phnum: layout.e_phnum, e_shnum: layout.e_shnum, e_shstrndx: layout.e_shstrndx,
+  }));
+  layout.segments.forEach((s, i) => encodePhdr(cls, s, head, layout.phoff + i * cls.phdrSize));
+  head.set(layout.notesOffset, plan.notes);
+  sink.write(head.bytes, 0);
+
+  const chunk = Buffer.alloc(Math.max(PAGE, Math.floor((opts.chunkSize ?? 8 << 20) / PAGE) * PAGE));
+  for (const seg of layout.loads) {
+    const total = Number(seg.p_filesz);
+    let done = 0;
+    while (done < total) {
+      const len = Math.min(chunk.byteLength, total - done);
+      const addr = seg.p_vaddr + BigInt(done);
+      const buf = chunk.subarray(0, len);
+      fill(mem, addr, buf, stats);
+      writeSparse(sink, buf, seg.p_offset + done, stats);
+      done += len;
+      stats.bytesOfMemory += len;
+      if (opts.checkpoint) await opts.checkpoint();
+    }
+  }
+
+  for (const b of layout.blobs) sink.write(b.bytes, b.offset);
+
+  const shdrs = new ByteWriter(layout.sections.length * cls.shdrSize);
+  layout.sections.forEach((s, i) =>
+    encodeShdr(cls, {
+      sh_name: s.nameOffset, sh_type: s.type, sh_flags: BigInt(s.flags), sh_addr: s.addr, sh_offset: s.offset,
+      sh_size: s.size, sh_link: s.link, sh_info: s.info, sh_addralign: BigInt(s.align), sh_entsize: BigInt(s.entsize),
+    }, shdrs, i * cls.shdrSize),
+  );
+  sink.write(shdrs.bytes, layout.shoff);
+  const strtab = layout.sections[layout.sections.length - 1]!;
+  assert(strtab.offset === layout.shoff + shdrs.bytes.byteLength, ".shstrtab follows the section headers");
+  sink.write(layout.shstrtab, strtab.offset);
+  assert(strtab.offset + layout.shstrtab.byteLength === layout.fileSize, "file ends after .shstrtab");
+  sink.finish(layout.fileSize);
+  return stats;
+}
+
+/** Read `buf.length` bytes at `addr`; what cannot be read becomes zeros, page by page, and a recorded gap. */
+function fill(mem: MemoryReader, addr: bigint, buf: Uint8Array, stats: WriteStats): void {
+  let off = 0;
+  while (off < buf.byteLength) {
+    const n = mem.read(addr + BigInt(off), buf.subarray(off));
+    off += n;
+    if (off >= buf.byteLength) break;
+    const pageEnd = Math.min(buf.byteLength, (Math.floor(off / PAGE) + 1) * PAGE);
+    buf.fill(0, off, pageEnd);
+    const gapAddr = addr + BigInt(off);
+    const last = stats.gaps[stats.gaps.length - 1];
+    if (last && last.addr + BigInt(last.len) === gapAddr) last.len += pageEnd - off;
+    else stats.gaps.push({ addr: gapAddr, len: pageEnd - off });
+    off = pageEnd;
+  }
+}
+
+function writeSparse(sink: Sink, buf: Buffer, offset: number, stats: WriteStats): void {
+  let runStart = -1;
+  for (let p = 0; p < buf.byteLength; p += PAGE) {
+    const page = buf.subarray(p, Math.min(p + PAGE, buf.byteLength));
+    const zero = page.byteLength === PAGE && page.equals(ZERO_PAGE);
+    if (zero) {
+      stats.zeroPagesSkipped++;
+      if (runStart >= 0) {
+        sink.write(buf.subarray(runStart, p), offset + runStart);
+        runStart = -1;
+      }
+    } else if (runStart < 0) runStart = p;
+  }
+  if (runStart >= 0) sink.write(buf.subarray(runStart), offset + runStart);
+}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bun
+// CLI entry. Subcommands load lazily, so `ecfs flip` never loads bun:ffi or the writer.
+// Errors become one line (cli/report.ts); only --help goes through citty's runMain.
+
+import { defineCommand, runCommand, runMain } from "citty";
+import { report } from "./cli/report.ts";
+
+export const VERSION = "0.1.0";
+
+const main = defineCommand({
+  meta: { name: "ecfs", version: VERSION, description: "Extended Core File Snapshots: forensic ELF cores of Linux processes" },
+  subCommands: {
+    snapshot: () => import("./cli/snapshot.ts").then((m) => m.default),
+    flip: () => import("./cli/flip.ts").then((m) => m.default),
+  },
+});
+
+const rawArgs = process.argv.slice(2);
+if (rawArgs.length === 0 || rawArgs.includes("--help") || rawArgs.includes("--version") || (rawArgs.includes("-h") && rawArgs[0] !== "read")) {
+  await runMain(main, { rawArgs });
+} else {
+  try {
+    await runCommand(main, { rawArgs });
+  } catch (e) {
+    process.exitCode = report(e);
+  }
+}

@@ -1,0 +1,81 @@
+// The live front end of the pipeline: stop the process (capture/live), plan and lay out
+// the ECFS file (ecfs/), stream it to a temporary file, rename it into place, and resume
+// the target. A failure anywhere removes the temporary file and still resumes the target.
+
+import { withLiveProcess } from "./capture/live.ts";
+import { probeExe } from "./capture/exe.ts";
+import { planEcfs } from "./ecfs/build.ts";
+import { layoutCore } from "./ecfs/layout.ts";
+import { AtomicFile } from "./ecfs/output.ts";
+import { writeCore, type Gap } from "./ecfs/write.ts";
+import { ET_CORE, ET_NONE } from "./elf/consts.ts";
+import { UsageError } from "./errors.ts";
+
+export interface SnapshotOptions {
+  pid: number;
+  /** Output path; default ./<comm>.<pid> is chosen by the CLI. */
+  out: (comm: string, pid: number) => string;
+  /** Write ET_CORE (gdb-ready) instead of ECFS's ET_NONE. */
+  core: boolean;
+  heuristics?: boolean;
+}
+
+export interface SnapshotResult {
+  path: string;
+  pid: number;
+  threads: number;
+  mappings: number;
+  bytes: number;
+  bytesOfMemory: number;
+  gaps: Gap[];
+  /** Milliseconds the target was stopped. */
+  pausedMs: number;
+  warnings: string[];
+}
+
+/** Signals that end a snapshot early: the target is resumed and no file is left. */
+const STOP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+
+export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
+  let interrupted: string | undefined;
+  const onSignal = (sig: string) => {
+    interrupted = sig;
+  };
+  for (const s of STOP_SIGNALS) process.on(s, onSignal);
+  let lastYield = performance.now();
+  // Signal handlers run on the event loop: give it a turn now and then during the copy.
+  const checkpoint = async () => {
+    if (performance.now() - lastYield > 50) {
+      await new Promise((r) => setImmediate(r));
+      lastYield = performance.now();
+    }
+    if (interrupted) throw new UsageError(`interrupted by ${interrupted}: the target was resumed and no file was written`);
+  };
+  try {
+    const t0 = performance.now();
+    return await withLiveProcess(opts.pid, async (image) => {
+      const warnings: string[] = [];
+      const exe = probeExe(`/proc/${image.info.pid}/exe`);
+      if (exe.problem) warnings.push(exe.problem);
+      const plan = planEcfs(image, exe.info, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false });
+      const layout = layoutCore(plan);
+      const path = opts.out(image.info.comm, image.info.pid);
+      const file = AtomicFile.create(path);
+      try {
+        await checkpoint();
+        const stats = await writeCore(plan, layout, file, image.mem, { checkpoint });
+        file.commit();
+        return {
+          path, pid: image.info.pid, threads: image.threads.length, mappings: plan.loads.length,
+          bytes: layout.fileSize, bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps,
+          pausedMs: performance.now() - t0, warnings,
+        };
+      } catch (e) {
+        file.abort();
+        throw e;
+      }
+    });
+  } finally {
+    for (const s of STOP_SIGNALS) process.off(s, onSignal);
+  }
+}

@@ -26,6 +26,15 @@ export function representable(image: ProcessImage): Mapping[] {
   return image.cls.word === 4 ? image.mappings.filter((m) => m.end <= LIMIT32) : image.mappings;
 }
 
+/**
+ * The kernel's dump policy (smaps VmFlags), plus: an execute-only [vsyscall] page
+ * (vsyscall=xonly, the default since 5.18) has nothing anybody can read.
+ */
+function worthDumping(m: Mapping): boolean {
+  if (m.path === "[vsyscall]" && !m.perms.startsWith("r")) return false;
+  return isDumpable(m);
+}
+
 export function planEcfs(image: ProcessImage, exe: ExeInfo, opts: PlanOptions = {}): CorePlan {
   const mappings = representable(image);
   const core = buildCoreNotes(image.cls, image.info, image.threads, mappings);
@@ -33,7 +42,7 @@ export function planEcfs(image: ProcessImage, exe: ExeInfo, opts: PlanOptions = 
     vaddr: m.start,
     memsz: m.end - m.start,
     flags: segmentFlags(m.perms),
-    dumpSize: isDumpable(m) ? m.end - m.start : 0n,
+    dumpSize: worthDumping(m) ? m.end - m.start : 0n,
   }));
   return {
     cls: image.cls,

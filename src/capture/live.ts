@@ -15,6 +15,7 @@ import { isKernelThread, parseStat, readStat, type ProcStat } from "../proc/stat
 import { parseStatus, readStatus } from "../proc/status.ts";
 import * as pt from "../sys/ptrace.ts";
 import { LiveMemory } from "./memory.ts";
+import { encodeXsaveLayout } from "./xsave.ts";
 
 const SIGTRAP = 5;
 const SIGSTOP = 19;
@@ -199,6 +200,8 @@ export async function withLiveProcess<T>(pidArg: number, use: (image: ProcessIma
     if (!cls || threads.length === 0) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
     mem = new LiveMemory(pid);
     const image: ProcessImage = { cls, info: readInfo(pid, stat), threads, mappings: readMapsWithFlags(pid), mem };
+    const layout = encodeXsaveLayout(threads[0]?.xstate);
+    if (layout) image.xsaveLayout = layout;
     return await use(image);
   } catch (e) {
     if (e instanceof SyscallError && e.code === "ESRCH" && e.pid !== undefined)

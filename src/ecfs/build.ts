@@ -37,7 +37,7 @@ function worthDumping(m: Mapping): boolean {
 
 export function planEcfs(image: ProcessImage, exe: ExeInfo, opts: PlanOptions = {}): CorePlan {
   const mappings = representable(image);
-  const core = buildCoreNotes(image.cls, image.info, image.threads, mappings);
+  const core = buildCoreNotes(image.cls, image.info, image.threads, mappings, image.xsaveLayout);
   const loads: LoadPlan[] = mappings.map((m) => ({
     vaddr: m.start,
     memsz: m.end - m.start,

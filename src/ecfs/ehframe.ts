@@ -54,7 +54,7 @@ class Cursor {
     readonly end: number,
   ) {}
   take(n: number, what: string): number {
-    if (n > this.end - this.pos) throw new ElfFormatError(this.pos, `${what} past end of record`, n);
+    if (n > this.end - this.pos) throw new ElfFormatError(this.pos, `${what} truncated`, n);
     const at = this.pos;
     this.pos += n;
     return at;
@@ -107,7 +107,7 @@ class Cursor {
 
 /** Where encoded pointers are relative to (libgcc base_from_object / base_from_cb_data). */
 export interface PointerBases {
-  /** DW_EH_PE_datarel base: the GOT on i386 for .eh_frame; .eh_frame_hdr's own address there. */
+  /** DW_EH_PE_datarel base in .eh_frame (libgcc: the GOT on i386). .eh_frame_hdr uses its own address. */
   dataRel?: bigint;
   /** DW_EH_PE_textrel base (unused by GCC on x86). */
   textRel?: bigint;
@@ -252,8 +252,8 @@ export interface EhFrame {
 
 /**
  * Walk CIEs and FDEs. `sectionAddr` is the runtime address of bytes[0] (pcrel bases).
- * 64-bit records (length 0xffffffff) take an 8-byte CIE id/pointer, as binutils, gdb and
- * libunwind read them (LSB and LLVM say 4; no producer emits them; libgcc rejects them).
+ * 64-bit records (length 0xffffffff) take an 8-byte CIE id/pointer, as libunwind (Gfde.c) and
+ * binutils read them (LSB and LLVM say 4; no producer emits them; libgcc has no such case).
  * A CIE pointer must land on a CIE that precedes the FDE (LSB: an unsigned offset back).
  */
 export function parseEhFrame(bytes: Uint8Array, sectionAddr: bigint, wordSize: 4 | 8, opts: EhFrameOptions = {}): EhFrame {
@@ -264,60 +264,64 @@ export function parseEhFrame(bytes: Uint8Array, sectionAddr: bigint, wordSize: 4
   const cies = new Map<number, Cie | ElfFormatError>();
   let off = 0;
   while (off < r.length) {
-    const start = off;
-    let rec: Cursor;
-    let idSize = 4;
+    let rec: Framed | null;
     try {
-      const c = new Cursor(r, off, r.length);
-      const len32 = c.u32("record length");
-      if (len32 === 0) {
-        off = c.pos;
-        out.terminated = true;
-        break;
-      }
-      let len = BigInt(len32);
-      if (len32 === 0xffffffff) {
-        len = c.u64("record extended length");
-        idSize = 8;
-      } else if (len32 >= 0xfffffff0) throw new ElfFormatError(start, "reserved record length", `0x${len32.toString(16)}`);
-      if (len > BigInt(r.length - c.pos)) throw new ElfFormatError(start, "record length past end of section", `0x${len.toString(16)}`);
-      rec = new Cursor(r, c.pos, c.pos + Number(len));
+      rec = frameRecord(r, off);
     } catch (e) {
       if (!(e instanceof ElfFormatError)) throw e;
       out.errors.push(e);
       break;
     }
-    off = rec.end;
+    if (rec === null) {
+      off += 4;
+      out.terminated = true;
+      break;
+    }
+    const { body, idSize } = rec;
     let isCie = false;
     try {
-      const idAt = rec.pos;
-      const id = idSize === 8 ? rec.u64("CIE id") : BigInt(rec.u32("CIE id"));
-      if (id === 0n) {
-        isCie = true;
-        cies.set(start, parseCie(rec, wordSize, env));
-        continue;
-      }
-      const cieOffset = id <= BigInt(idAt) ? idAt - Number(id) : -1;
-      const cie = cies.get(cieOffset);
-      if (cie === undefined) throw new ElfFormatError(idAt, "FDE CIE pointer does not point to a CIE", `0x${id.toString(16)}`);
-      if (cie instanceof ElfFormatError) throw new ElfFormatError(idAt, "FDE's CIE is malformed", `0x${cieOffset.toString(16)}`);
-      if (out.fdes.length >= maxEntries) {
-        out.errors.push(new ElfFormatError(start, "too many FDEs", maxEntries));
-        off = start;
+      const idAt = body.pos;
+      const id = idSize === 8 ? body.u64("CIE id") : BigInt(body.u32("CIE id"));
+      isCie = id === 0n;
+      if (isCie) cies.set(off, parseCie(body, wordSize, env));
+      else if (out.fdes.length >= maxEntries) {
+        out.errors.push(new ElfFormatError(off, "too many FDEs", maxEntries));
         break;
-      }
-      out.fdes.push(parseFde(rec, start, cieOffset, cie, env));
+      } else out.fdes.push(parseFde(body, off, idAt, id, cies, env));
     } catch (e) {
       if (!(e instanceof ElfFormatError)) throw e;
-      if (isCie) cies.set(start, e);
+      if (isCie) cies.set(off, e);
       out.errors.push(e);
     }
+    off = body.end;
   }
   out.end = off;
   return out;
 }
 
-function parseFde(c: Cursor, offset: number, cieOffset: number, cie: Cie, env: PointerEnv): Fde {
+interface Framed {
+  /** From the CIE id / CIE pointer to the end of the record. */
+  body: Cursor;
+  idSize: 4 | 8;
+}
+
+/** The length word(s) at `off`: null for the zero terminator; throws when they cannot frame a record. */
+function frameRecord(r: ByteReader, off: number): Framed | null {
+  const c = new Cursor(r, off, r.length);
+  const len32 = c.u32("record length");
+  if (len32 === 0) return null;
+  let len = BigInt(len32);
+  if (len32 === 0xffffffff) len = c.u64("record extended length");
+  else if (len32 >= 0xfffffff0) throw new ElfFormatError(off, "reserved record length", `0x${len32.toString(16)}`);
+  if (len > BigInt(r.length - c.pos)) throw new ElfFormatError(off, "record length past end of section", `0x${len.toString(16)}`);
+  return { body: new Cursor(r, c.pos, c.pos + Number(len)), idSize: len32 === 0xffffffff ? 8 : 4 };
+}
+
+function parseFde(c: Cursor, offset: number, idAt: number, id: bigint, cies: Map<number, Cie | ElfFormatError>, env: PointerEnv): Fde {
+  const cieOffset = id <= BigInt(idAt) ? idAt - Number(id) : -1;
+  const cie = cies.get(cieOffset);
+  if (cie === undefined) throw new ElfFormatError(idAt, "FDE CIE pointer does not point to a CIE", `0x${id.toString(16)}`);
+  if (cie instanceof ElfFormatError) throw new ElfFormatError(idAt, "FDE's CIE is malformed", `0x${cieOffset.toString(16)}`);
   const start = readPointer(c, cie.fdeEncoding, env, "FDE initial location");
   const size = readPointer(c, cie.fdeEncoding & 0x0f, env, "FDE address range");
   if (cie.hasAugData) {

@@ -7,7 +7,7 @@ import type { ElfClass } from "../elf/class.ts";
 import { ByteWriter, utf8 } from "../elf/bytes.ts";
 import {
   NOTE_NAME_CORE, NOTE_NAME_LINUX, NT_386_TLS, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS,
-  NT_PRXFPREG, NT_SIGINFO, NT_X86_XSTATE,
+  NT_PRXFPREG, NT_SIGINFO, NT_X86_XSAVE_LAYOUT, NT_X86_XSTATE,
 } from "../elf/consts.ts";
 import type { Mapping, ProcessInfo, ThreadState } from "../model/image.ts";
 
@@ -141,7 +141,7 @@ export interface CoreNotes {
   siginfo: Uint8Array;
 }
 
-export function buildCoreNotes(cls: ElfClass, info: ProcessInfo, threads: ThreadState[], mappings: Mapping[]): CoreNotes {
+export function buildCoreNotes(cls: ElfClass, info: ProcessInfo, threads: ThreadState[], mappings: Mapping[], xsaveLayout?: Uint8Array): CoreNotes {
   const notes: Note[] = [];
   const prstatus: Uint8Array[] = [];
   const fpregset: Uint8Array[] = [];
@@ -164,6 +164,8 @@ export function buildCoreNotes(cls: ElfClass, info: ProcessInfo, threads: Thread
     if (t.xstate) notes.push({ name: NOTE_NAME_LINUX, type: NT_X86_XSTATE, desc: t.xstate });
     if (t.tls) notes.push({ name: NOTE_NAME_LINUX, type: NT_386_TLS, desc: t.tls });
   });
+  // elf_coredump_extra_notes_write(): after every thread's notes.
+  if (xsaveLayout) notes.push({ name: NOTE_NAME_LINUX, type: NT_X86_XSAVE_LAYOUT, desc: xsaveLayout });
   return { notes, prstatus, fpregset, psargs: encodePsargs(info.cmdline), auxv, siginfo };
 }
 

@@ -87,6 +87,8 @@ export const NT_FILE = 0x46494c45;
 export const NT_PRXFPREG = 0x46e62b7f;
 export const NT_386_TLS = 0x200;
 export const NT_X86_XSTATE = 0x202;
+/** struct x86_xfeat_component[]: where each XSAVE feature sits (Linux 6.12+ cores). */
+export const NT_X86_XSAVE_LAYOUT = 0x205;
 
 export const NOTE_NAME_CORE = "CORE";
 export const NOTE_NAME_LINUX = "LINUX";
@@ -178,7 +180,7 @@ export const shtName = namer({
 });
 export const ntName = namer({
   1: "NT_PRSTATUS", 2: "NT_PRFPREG", 3: "NT_PRPSINFO", 6: "NT_AUXV", [NT_SIGINFO]: "NT_SIGINFO",
-  [NT_FILE]: "NT_FILE", [NT_PRXFPREG]: "NT_PRXFPREG", [NT_386_TLS]: "NT_386_TLS", [NT_X86_XSTATE]: "NT_X86_XSTATE",
+  [NT_FILE]: "NT_FILE", [NT_PRXFPREG]: "NT_PRXFPREG", [NT_386_TLS]: "NT_386_TLS", [NT_X86_XSTATE]: "NT_X86_XSTATE", [NT_X86_XSAVE_LAYOUT]: "NT_X86_XSAVE_LAYOUT",
 });
 export const atName = namer({
   0: "AT_NULL", 1: "AT_IGNORE", 2: "AT_EXECFD", 3: "AT_PHDR", 4: "AT_PHENT", 5: "AT_PHNUM", 6: "AT_PAGESZ",

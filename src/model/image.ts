@@ -87,4 +87,6 @@ export interface ProcessImage {
   threads: ThreadState[];
   mappings: Mapping[];
   mem: MemoryReader;
+  /** NT_X86_XSAVE_LAYOUT payload (struct x86_xfeat_component[]), when the CPU's layout is known. */
+  xsaveLayout?: Uint8Array;
 }

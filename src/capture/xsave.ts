@@ -1,12 +1,15 @@
 // NT_X86_XSAVE_LAYOUT for our cores, as the kernel writes it for its own: which XSAVE
 // features the state holds comes from the XSAVE image itself (sw_reserved.xfeatures,
-// the fx_sw_bytes at offset 464 of the FXSAVE area), where they sit from CPUID leaf 0xD.
+// at offset 464 of the FXSAVE area), where they sit from CPUID leaf 0xD.
 
 import { ByteWriter } from "../elf/bytes.ts";
 import { xsaveLayout } from "../sys/cpuid.ts";
 
-/** offsetof(struct fxregs_state, sw_reserved) + offsetof(struct _fpx_sw_bytes, xfeatures). */
-const SW_XFEATURES = 464 + 8;
+/**
+ * asm/user.h, struct user_xstateregs: ptrace and cores put the OS-enabled feature mask
+ * (XCR0) in the first 8 bytes of the FXSAVE area's software-usable bytes, at 464.
+ */
+const SW_XFEATURES = 464;
 
 export function encodeXsaveLayout(xstate: Uint8Array | undefined): Uint8Array | undefined {
   if (!xstate || xstate.byteLength < SW_XFEATURES + 8) return undefined;

@@ -67,6 +67,14 @@ export class OutputError extends Error {
   }
 }
 
+/** We were asked to stop (SIGINT, SIGTERM, SIGHUP); the work was undone. */
+export class InterruptedError extends Error {
+  override name = "InterruptedError";
+  constructor(readonly signal: string) {
+    super(`interrupted by ${signal}: the target was resumed and no file was written`);
+  }
+}
+
 /** An invariant of our own code broke: a bug, never a user error. */
 export function assert(cond: unknown, what: string): asserts cond {
   if (!cond) throw new Error(`internal error: ${what}`);

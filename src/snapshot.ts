@@ -2,14 +2,14 @@
 // the ECFS file (ecfs/), stream it to a temporary file, rename it into place, and resume
 // the target. A failure anywhere removes the temporary file and still resumes the target.
 
-import { withLiveProcess } from "./capture/live.ts";
+import { preflight, withLiveProcess } from "./capture/live.ts";
 import { probeExe } from "./capture/exe.ts";
 import { planEcfs } from "./ecfs/build.ts";
 import { layoutCore } from "./ecfs/layout.ts";
 import { AtomicFile } from "./ecfs/output.ts";
 import { writeCore, type Gap } from "./ecfs/write.ts";
 import { ET_CORE, ET_NONE } from "./elf/consts.ts";
-import { UsageError } from "./errors.ts";
+import { InterruptedError } from "./errors.ts";
 
 export interface SnapshotOptions {
   pid: number;
@@ -49,32 +49,35 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
       await new Promise((r) => setImmediate(r));
       lastYield = performance.now();
     }
-    if (interrupted) throw new UsageError(`interrupted by ${interrupted}: the target was resumed and no file was written`);
+    if (interrupted) throw new InterruptedError(interrupted);
   };
+  // Target checks first, then the output file, and only then stop the target: a bad
+  // output path must never cost the target a pause.
+  const { stat, tgid } = preflight(opts.pid);
+  const path = opts.out(stat.comm, tgid);
+  const file = AtomicFile.create(path);
   try {
     const t0 = performance.now();
-    return await withLiveProcess(opts.pid, async (image) => {
+    const result = await withLiveProcess(tgid, async (image) => {
       const warnings: string[] = [];
       const exe = probeExe(`/proc/${image.info.pid}/exe`);
       if (exe.problem) warnings.push(exe.problem);
       const plan = planEcfs(image, exe.info, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false });
       const layout = layoutCore(plan);
-      const path = opts.out(image.info.comm, image.info.pid);
-      const file = AtomicFile.create(path);
-      try {
-        await checkpoint();
-        const stats = await writeCore(plan, layout, file, image.mem, { checkpoint });
-        file.commit();
-        return {
-          path, pid: image.info.pid, threads: image.threads.length, mappings: plan.loads.length,
-          bytes: layout.fileSize, bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps,
-          pausedMs: performance.now() - t0, warnings,
-        };
-      } catch (e) {
-        file.abort();
-        throw e;
-      }
+      await checkpoint();
+      const stats = await writeCore(plan, layout, file, image.mem, { checkpoint });
+      return {
+        path, pid: image.info.pid, threads: image.threads.length, mappings: plan.loads.length,
+        bytes: layout.fileSize, bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps,
+        pausedMs: performance.now() - t0, warnings,
+      };
     });
+    // Renamed into place only after the target runs again: fsync need not pause it.
+    file.commit();
+    return result;
+  } catch (e) {
+    file.abort();
+    throw e;
   } finally {
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }

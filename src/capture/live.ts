@@ -35,8 +35,11 @@ export interface LiveCapture {
   stoppedAt: number;
 }
 
-/** Checks that make a clear message instead of a ptrace errno. */
-function preflight(pid: number): { stat: ProcStat; tgid: number } {
+/**
+ * Checks that make a clear message instead of a ptrace errno; callers may run it early
+ * (before creating output) to fail fast without touching the target.
+ */
+export function preflight(pid: number): { stat: ProcStat; tgid: number } {
   if (pid === process.pid) throw new TargetError(pid, `pid ${pid} is this snapshot process itself`);
   let stat: ProcStat;
   try {

@@ -2,7 +2,7 @@
 // message and exit code; anything else is a bug, so it keeps its stack.
 
 import * as v from "valibot";
-import { ElfFormatError, OutputError, ProcParseError, SyscallError, TargetError, UsageError } from "../errors.ts";
+import { ElfFormatError, InterruptedError, OutputError, ProcParseError, SyscallError, TargetError, UsageError } from "../errors.ts";
 
 export const EXIT_USAGE = 2;
 export const EXIT_FAILURE = 1;
@@ -20,8 +20,14 @@ function isCittyError(e: unknown): e is Error & { code: string } {
 /** Prints the line and returns the exit code. */
 export function report(e: unknown, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): number {
   if (e instanceof UsageError || isCittyError(e)) {
-    write(`ecfs: ${e.message}`);
+    // citty colours its messages; a log line has no use for escape codes.
+    write(`ecfs: ${e.message.replace(/\x1b\[[0-9;]*m/g, "")}`);
     return EXIT_USAGE;
+  }
+  if (e instanceof InterruptedError) {
+    write(`ecfs: ${e.message}`);
+    const num: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
+    return 128 + (num[e.signal] ?? 0);
   }
   if (e instanceof TargetError || e instanceof OutputError) {
     write(`ecfs: ${e.message}`);

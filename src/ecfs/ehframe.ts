@@ -9,7 +9,7 @@
 import { ByteReader } from "../elf/bytes.ts";
 import { ElfFormatError } from "../errors.ts";
 
-/** Pointer encodings: low nibble = value format, 0x70 = application, 0x80 = indirect (LSB Table 10-5/10-6). */
+/** Pointer encodings (LSB Core "DWARF Exception Header Encoding"): low nibble = format, 0x70 = application, 0x80 = indirect. */
 export const DW_EH_PE_absptr = 0x00;
 export const DW_EH_PE_uleb128 = 0x01;
 export const DW_EH_PE_udata2 = 0x02;

@@ -2,7 +2,7 @@
 // root process never follows or reuses someone else's file) and renamed over the final
 // name only when complete, so a failed snapshot leaves nothing behind.
 
-import { closeSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { OutputError } from "../errors.ts";
 import { errorCode } from "../sys/errno.ts";
@@ -23,6 +23,8 @@ function explain(path: string, e: unknown, doing: string): OutputError {
     EISDIR: `${path} is a directory`,
     EIO: `I/O error on ${dir}`,
   };
+  // ENOENT with the directory present: a file system that cannot create files (procfs, sysfs).
+  if (code === "ENOENT" && existsSync(dir)) why.ENOENT = `cannot create files in ${dir}`;
   const reason = (code && why[code]) ?? (e instanceof Error ? e.message : String(e));
   return new OutputError(path, `cannot ${doing} ${path}: ${reason}`, { cause: e });
 }

@@ -115,6 +115,12 @@ const SYM = {
   4: { st_name: 0, st_value: 4, st_size: 8, st_info: 12, st_other: 13, st_shndx: 14 },
 } as const;
 
+/** A name from the file made safe for an error message: control bytes escaped, length capped. */
+function printable(s: string): string {
+  const t = s.replace(/[\x00-\x1f\x7f-\x9f\ufffd]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return t.length > 64 ? `${t.slice(0, 64)}...` : t;
+}
+
 /** The NUL-terminated string at `off` in a string table; `base` is the table's file offset. */
 export function strAt(table: Uint8Array, off: number, what: string, base = 0): string {
   if (off >= table.byteLength) throw new ElfFormatError(base, `bad ${what} offset`, off);
@@ -323,7 +329,8 @@ export class ElfFile {
   /** Where a section's bytes are in the file, checked against its length (SHT_NOBITS: none). */
   sectionRange(sh: Shdr): { offset: number; size: number } {
     if (sh.sh_type === SHT_NOBITS) return { offset: 0, size: 0 };
-    return this.#range(sh.sh_offset, sh.sh_size, `section ${sh.index} (${sh.name || shtName(sh.sh_type)}) data`);
+    const label = sh.name === "" ? shtName(sh.sh_type) : printable(sh.name);
+    return this.#range(sh.sh_offset, sh.sh_size, `section ${sh.index} (${label}) data`);
   }
 
   /** Where a segment's file image is, checked against the file length. */

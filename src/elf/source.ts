@@ -12,7 +12,8 @@ export const MAX_READ = 256 * 1024 * 1024;
 
 export interface ByteSource {
   readonly length: number;
-  /** Exactly n bytes at off, or ElfFormatError naming `what` (default "read"). */
+  /** Exactly n bytes at off, or ElfFormatError naming `what` (default "read"). The result may
+   * be a view of shared bytes (BytesSource) or a fresh buffer (FileSource): treat it as read-only. */
   read(off: number, n: number, what?: string): Uint8Array;
 }
 

@@ -1,0 +1,205 @@
+// Bad input to `ecfs snapshot`: one line naming the cause, a non-zero exit, no stack
+// trace, no file left behind, and the target running as before.
+
+import { afterAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildFixture, killAllFixtures, startFixture, taskIds, taskState, type PatternsInfo } from "../helpers/fixtures.ts";
+import { liveMemory } from "../helpers/oracles.ts";
+import { patternMismatch } from "../helpers/pattern.ts";
+import { MAIN, ecfs, ecfsAsync } from "../helpers/ecfs.ts";
+
+const work = mkdtempSync(join(tmpdir(), "ecfs-errors-"));
+afterAll(async () => {
+  await killAllFixtures();
+  spawnSync("umount", [join(work, "full")]);
+  rmSync(work, { recursive: true, force: true });
+});
+
+function oneLine(r: { stderr: string; stdout: string }): string {
+  const lines = r.stderr.trimEnd().split("\n");
+  expect(lines.length).toBe(1);
+  expect(r.stderr).not.toContain("    at ");
+  expect(r.stdout).toBe("");
+  return lines[0]!;
+}
+
+function tracerOf(pid: number): string {
+  return /^TracerPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1] ?? "?";
+}
+
+/** The fixture is as it was: every thread asleep, untraced, patterns intact. */
+function untouched(pid: number, info: PatternsInfo): void {
+  for (const tid of taskIds(pid)) expect(taskState(pid, tid)).toBe("S");
+  expect(tracerOf(pid)).toBe("0");
+  for (const r of info.regions) expect(patternMismatch(liveMemory(pid, r.addr, r.len), info.seed, r)).toBe(-1);
+}
+
+function noFilesIn(dir: string): void {
+  expect(readdirSync(dir).filter((f) => f.includes(".ecfs") || f.endsWith(".tmp"))).toEqual([]);
+}
+
+describe("pids that cannot be snapshot", () => {
+  test("no such process", () => {
+    const r = ecfs(["snapshot", "-p", "4000000", "-o", join(work, "x.ecfs")]);
+    expect(oneLine(r)).toBe("ecfs: no such process: 4000000");
+    expect(r.code).toBe(1);
+  });
+
+  test("pid 0, a word, a negative number and no pid at all are usage errors", () => {
+    for (const [args, msg] of [
+      [["-p", "0"], "0 is not a process"],
+      [["-p", "abc"], "positive whole number"],
+      [["-p", "-5"], ""],
+      [[], "a pid is required"],
+    ] as const) {
+      const r = ecfs(["snapshot", ...args, "-o", join(work, "x.ecfs")]);
+      expect(oneLine(r)).toContain(msg);
+      expect(r.code).toBe(2);
+    }
+    noFilesIn(work);
+  });
+
+  test("our own pid", () => {
+    const r = spawnSync("sh", ["-c", `exec "${process.execPath}" "${MAIN}" snapshot -p $$ -o ${join(work, "self.ecfs")}`], { encoding: "utf8" });
+    expect(oneLine(r)).toMatch(/^ecfs: pid \d+ is this snapshot process itself$/);
+    expect(r.status).toBe(1);
+  });
+
+  test("a kernel thread (kthreadd)", () => {
+    const r = ecfs(["snapshot", "-p", "2", "-o", join(work, "k.ecfs")]);
+    expect(oneLine(r)).toBe("ecfs: pid 2 (kthreadd) is a kernel thread: it has no user memory to capture");
+    expect(r.code).toBe(1);
+  });
+
+  test("a zombie", async () => {
+    const exe = join(work, "zombie");
+    expect(spawnSync("cc", ["-o", exe, join(import.meta.dir, "..", "proc", "fixtures", "zombie.c")]).status).toBe(0);
+    const parent = Bun.spawn([exe], { stdin: "pipe", stdout: "pipe" });
+    try {
+      const reader = parent.stdout.getReader();
+      const { value } = await reader.read();
+      const zombie = JSON.parse(new TextDecoder().decode(value)).zombie as number;
+      const r = ecfs(["snapshot", "-p", String(zombie), "-o", join(work, "z.ecfs")]);
+      expect(oneLine(r)).toMatch(new RegExp(`^ecfs: pid ${zombie} \\(zombie\\) is a zombie: it has exited and its memory is gone$`));
+      expect(r.code).toBe(1);
+    } finally {
+      parent.kill("SIGKILL");
+      await parent.exited;
+    }
+  });
+
+  test("not permitted: another user's process, as nobody", async () => {
+    const fx = await startFixture<PatternsInfo>(buildFixture("patterns"));
+    const r = spawnSync("runuser", ["-u", "nobody", "--", process.execPath, MAIN, "snapshot", "-p", String(fx.pid), "-o", "/tmp/nobody-denied.ecfs"], { encoding: "utf8" });
+    expect(oneLine(r)).toBe(`ecfs: not permitted to trace pid ${fx.pid}: run as root, or as the target's user with kernel.yama.ptrace_scope 0, or with CAP_SYS_PTRACE`);
+    expect(r.status).toBe(1);
+    expect(existsSync("/tmp/nobody-denied.ecfs")).toBe(false);
+    untouched(fx.pid, fx.info);
+    await fx.kill();
+  });
+
+  test("already traced: names the tracer", async () => {
+    const fx = await startFixture<PatternsInfo>(buildFixture("patterns"));
+    const gdb = Bun.spawn(["gdb", "-batch", "-nx", "-p", String(fx.pid), "-ex", "shell sleep 4"], { stdout: "ignore", stderr: "ignore" });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (tracerOf(fx.pid) === "0" && Date.now() < deadline) await Bun.sleep(20);
+      const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", join(work, "t.ecfs")]);
+      expect(oneLine(r)).toBe(`ecfs: pid ${fx.pid} is already traced by pid ${gdb.pid} (gdb); a process can have only one tracer`);
+      expect(r.code).toBe(1);
+    } finally {
+      gdb.kill("SIGKILL");
+      await gdb.exited;
+    }
+    noFilesIn(work);
+    await fx.kill();
+  });
+});
+
+describe("outputs that cannot be written: the target is never stopped", () => {
+  let fx: Awaited<ReturnType<typeof startFixture<PatternsInfo>>>;
+
+  test("directory missing", async () => {
+    fx = await startFixture<PatternsInfo>(buildFixture("patterns"));
+    const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", join(work, "no", "such", "dir", "x.ecfs")]);
+    expect(oneLine(r)).toBe(`ecfs: cannot write ${join(work, "no/such/dir/x.ecfs")}: directory ${join(work, "no/such/dir")} does not exist`);
+    expect(r.code).toBe(1);
+    untouched(fx.pid, fx.info);
+  });
+
+  test("output path is a directory", () => {
+    const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", work]);
+    expect(oneLine(r)).toBe(`ecfs: cannot write ${work}: it is a directory`);
+    expect(r.code).toBe(1);
+  });
+
+  test("directory not writable (as nobody, snapshotting its own process)", async () => {
+    const own = Bun.spawn(["runuser", "-u", "nobody", "--", "sleep", "60"]);
+    try {
+      await Bun.sleep(200);
+      const sleeper = spawnSync("pgrep", ["-u", "nobody", "-P", String(own.pid)], { encoding: "utf8" }).stdout.trim() || String(own.pid);
+      const dir = join(work, "rootonly");
+      mkdirSync(dir, { mode: 0o755 });
+      const r = spawnSync("runuser", ["-u", "nobody", "--", process.execPath, MAIN, "snapshot", "-p", sleeper, "-o", join(dir, "x.ecfs")], { encoding: "utf8" });
+      expect(oneLine(r)).toBe(`ecfs: cannot write ${join(dir, "x.ecfs")}: directory ${dir} is not writable`);
+      expect(r.status).toBe(1);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      own.kill("SIGKILL");
+      await own.exited;
+    }
+  });
+
+  test("disk full: a clear message and no partial file", () => {
+    const full = join(work, "full");
+    mkdirSync(full);
+    const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", full], { encoding: "utf8" });
+    expect(m.stderr).toBe("");
+    const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", join(full, "x.ecfs")]);
+    expect(oneLine(r)).toBe(`ecfs: cannot write ${join(full, "x.ecfs")}: no space left on the device of ${full}`);
+    expect(r.code).toBe(1);
+    expect(readdirSync(full)).toEqual([]);
+    untouched(fx.pid, fx.info);
+  });
+
+  afterAll(async () => {
+    await fx?.kill();
+  });
+});
+
+describe("interruptions", () => {
+  test("the target dies mid-snapshot: a clear message, no file", async () => {
+    const fx = await startFixture<PatternsInfo>(buildFixture("patterns"), ["--heap-mib", "1024"], {}, { timeoutMs: 60_000 });
+    const out = join(work, "dies.ecfs");
+    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", out]);
+    // Kill the target once the snapshot has it stopped (TracerPid set), i.e. mid-copy.
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && tracerOf(fx.pid) === "0") await Bun.sleep(1);
+    process.kill(fx.pid, "SIGKILL");
+    const code = await snap.exited;
+    const stderr = await new Response(snap.stderr).text();
+    expect(stderr.trim()).toBe(`ecfs: process ${fx.pid} exited during the snapshot`);
+    expect(code).toBe(1);
+    noFilesIn(work);
+    await fx.kill();
+  });
+
+  test("SIGINT mid-copy: the target is resumed, no file is written", async () => {
+    const fx = await startFixture<PatternsInfo>(buildFixture("patterns"), ["--heap-mib", "1024"], {}, { timeoutMs: 60_000 });
+    const out = join(work, "interrupted.ecfs");
+    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", out]);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && tracerOf(fx.pid) === "0") await Bun.sleep(1);
+    snap.kill("SIGINT");
+    const code = await snap.exited;
+    const stderr = await new Response(snap.stderr).text();
+    expect(stderr.trim()).toBe("ecfs: interrupted by SIGINT: the target was resumed and no file was written");
+    expect(code).toBe(130);
+    noFilesIn(work);
+    untouched(fx.pid, fx.info);
+    await fx.kill();
+  });
+});

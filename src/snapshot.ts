@@ -62,7 +62,14 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
       const warnings: string[] = [];
       const exe = probeExe(`/proc/${image.info.pid}/exe`);
       if (exe.problem) warnings.push(exe.problem);
-      const plan = planEcfs(image, exe.info, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false });
+      let plan;
+      try {
+        const r = planEcfs(image, exe, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false });
+        plan = r.plan;
+        warnings.push(...r.problems);
+      } finally {
+        exe.close();
+      }
       const layout = layoutCore(plan);
       await checkpoint();
       const stats = await writeCore(plan, layout, file, image.mem, { checkpoint });

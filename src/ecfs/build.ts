@@ -1,18 +1,32 @@
 // ProcessImage -> CorePlan: the model-to-spec conversion in one place. Notes follow the
 // kernel's core format so gdb, readelf and eu-stack read the file as a core; sections
-// follow ECFS-FORMAT.md.
+// follow ECFS-FORMAT.md: the executable's views, ECFS's own blobs, one section per
+// library mapping, and the .symtab rebuilt from .eh_frame.
 
-import { ET_NONE, PF_R, PF_W, PF_X } from "../elf/consts.ts";
+import { ET_NONE, PF_R, PF_W, PF_X, SHT_STRTAB, SHT_SYMTAB } from "../elf/consts.ts";
+import type { ElfFile } from "../elf/reader.ts";
 import type { Mapping, ProcessImage } from "../model/image.ts";
 import { isDumpable } from "../proc/smaps.ts";
+import { parseEhFrame, symbolsFromFdes } from "./ehframe.ts";
+import { exeLayout } from "./exelayout.ts";
+import { exeSections } from "./exesections.ts";
+import { librarySections, loadedLibraries } from "./libsections.ts";
 import { buildCoreNotes, encodeNotes } from "./notes.ts";
-import type { CorePlan, LoadPlan } from "./plan.ts";
-import { baseSections, type ExeInfo } from "./sections.ts";
+import type { CorePlan, LoadPlan, SectionPlan } from "./plan.ts";
+import { baseSections, exeMappings, SEC, type ExeInfo } from "./sections.ts";
+import { encodeSymtab } from "./symtab.ts";
+import { readExact } from "./target.ts";
 
 export interface PlanOptions {
   /** ET_NONE (the ECFS default) or ET_CORE. */
   eType?: number;
   heuristics?: boolean;
+}
+
+export interface PlanResult {
+  plan: CorePlan;
+  /** What could not be rebuilt, for the user (the file is still complete and valid). */
+  problems: string[];
 }
 
 const LIMIT32 = 1n << 32n;
@@ -35,21 +49,45 @@ function worthDumping(m: Mapping): boolean {
   return isDumpable(m);
 }
 
-export function planEcfs(image: ProcessImage, exe: ExeInfo, opts: PlanOptions = {}): CorePlan {
+export function planEcfs(image: ProcessImage, exe: { info: ExeInfo; file?: ElfFile }, opts: PlanOptions = {}): PlanResult {
   const mappings = representable(image);
-  const core = buildCoreNotes(image.cls, image.info, image.threads, mappings, image.xsaveLayout);
+  const img = { ...image, mappings };
+  const { cls, mem } = image;
+  const core = buildCoreNotes(cls, image.info, image.threads, mappings, image.xsaveLayout);
   const loads: LoadPlan[] = mappings.map((m) => ({
     vaddr: m.start,
     memsz: m.end - m.start,
     flags: segmentFlags(m.perms),
     dumpSize: worthDumping(m) ? m.end - m.start : 0n,
   }));
+
+  const layout = exeLayout(img);
+  const exeViews = exeSections(mem, cls, layout, exe.file);
+  const problems = [...layout.problems, ...exeViews.problems];
+  const base = baseSections(img, core, exe.info, { heuristics: opts.heuristics ?? false });
+  const exePath = exeMappings(img)[0]?.path ?? "";
+  const libs = librarySections(loadedLibraries(mappings, mem, exePath));
+  const [noteCore, ...rest] = base;
+  const sections: SectionPlan[] = [noteCore!, ...exeViews.sections, ...rest, ...libs];
+
+  const textIndex = sections.findIndex((s) => s.name === SEC.text) + 1;
+  if (exeViews.ehFrame && textIndex > 0) {
+    try {
+      const { addr, size } = exeViews.ehFrame;
+      const walk = parseEhFrame(readExact(mem, addr, size, ".eh_frame"), addr, cls.word);
+      if (walk.errors.length > 0) problems.push(`.eh_frame: ${walk.errors.length} malformed records skipped (first: ${walk.errors[0]!.message})`);
+      const { symtab, strtab } = encodeSymtab(cls, symbolsFromFdes(walk.fdes, exeViews.names), textIndex);
+      sections.push(
+        { name: ".symtab", type: SHT_SYMTAB, flags: 0, addr: 0n, data: { kind: "bytes", bytes: symtab }, link: ".strtab", info: 1, align: cls.word, entsize: cls.symSize },
+        { name: ".strtab", type: SHT_STRTAB, flags: 0, addr: 0n, data: { kind: "bytes", bytes: strtab }, align: 1, entsize: 0 },
+      );
+    } catch (e) {
+      problems.push(`.symtab: ${(e as Error).message}`);
+    }
+  }
+
   return {
-    cls: image.cls,
-    eType: opts.eType ?? ET_NONE,
-    entry: exe.entry,
-    notes: encodeNotes(core.notes),
-    loads,
-    sections: baseSections({ ...image, mappings }, core, exe, { heuristics: opts.heuristics ?? false }),
+    plan: { cls, eType: opts.eType ?? ET_NONE, entry: exe.info.entry, notes: encodeNotes(core.notes), loads, sections },
+    problems,
   };
 }

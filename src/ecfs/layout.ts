@@ -140,9 +140,10 @@ export function layoutCore(plan: CorePlan): CoreLayout {
         break;
     }
     const link = s.link === undefined ? 0 : (indexOf.get(s.link) ?? 0);
+    const info = s.infoLink === undefined ? (s.info ?? 0) : (indexOf.get(s.infoLink) ?? 0);
     sections.push({
       name: s.name, nameOffset: nameOffsets[i]!, plan: s, type: s.type, flags: s.flags, addr: s.addr,
-      offset, size, link, info: s.info ?? 0, align: s.align, entsize: s.entsize,
+      offset, size, link, info, align: s.align, entsize: s.entsize,
     });
   }
 
@@ -175,16 +176,25 @@ export function layoutCore(plan: CorePlan): CoreLayout {
   };
 }
 
-/** File offset and present size of [addr, addr+size) inside the dumped PT_LOAD data. */
+/**
+ * File offset and present size of [addr, addr+size) in the dumped PT_LOAD data. A range may
+ * run on into the next segments while they follow on in memory and in the file (a .bss that
+ * continues from the file-backed mapping into the anonymous one).
+ */
 export function locate(loads: PlacedSegment[], addr: bigint, size: bigint): { offset: number; size: bigint } {
-  for (const l of loads) {
-    if (addr >= l.p_vaddr && addr < l.p_vaddr + l.p_memsz) {
-      const delta = addr - l.p_vaddr;
-      if (delta >= l.p_filesz) return { offset: 0, size: 0n };
-      const avail = l.p_filesz - delta;
-      return { offset: l.p_offset + Number(delta), size: size < avail ? size : avail };
-    }
+  const i = loads.findIndex((l) => addr >= l.p_vaddr && addr < l.p_vaddr + l.p_memsz);
+  const first = loads[i];
+  if (!first) return { offset: 0, size: 0n };
+  const delta = addr - first.p_vaddr;
+  if (delta >= first.p_filesz) return { offset: 0, size: 0n };
+  let avail = first.p_filesz - delta;
+  for (let j = i; avail < size && j + 1 < loads.length; j++) {
+    const a = loads[j]!;
+    const b = loads[j + 1]!;
+    const follows = a.p_filesz === a.p_memsz && b.p_vaddr === a.p_vaddr + a.p_memsz && b.p_offset === a.p_offset + Number(a.p_filesz);
+    if (!follows) break;
+    avail += b.p_filesz;
   }
-  return { offset: 0, size: 0n };
+  return { offset: first.p_offset + Number(delta), size: size < avail ? size : avail };
 }
 

@@ -31,6 +31,8 @@ export interface SectionPlan {
   /** Name of the section sh_link points at. */
   link?: string;
   info?: number;
+  /** Name of the section sh_info points at (SHF_INFO_LINK), instead of a number. */
+  infoLink?: string;
   align: number;
   entsize: number;
 }

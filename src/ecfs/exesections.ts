@@ -1,0 +1,250 @@
+// The executable's own sections as views of process memory, at runtime addresses. Sizes come
+// from the executable's section headers where it has them; where it has none, from what the
+// running image itself says: PT_INTERP, PT_DYNAMIC, PT_GNU_EH_FRAME, the dynamic section's
+// tables and their hash and relocation counts. A size nobody states is never guessed: that
+// section is left out.
+
+import type { ElfClass } from "../elf/class.ts";
+import { ByteReader } from "../elf/bytes.ts";
+import {
+  DT_FINI_ARRAY, DT_FINI_ARRAYSZ, DT_GNU_HASH, DT_HASH, DT_INIT_ARRAY, DT_INIT_ARRAYSZ, DT_JMPREL, DT_PLTGOT,
+  DT_PLTREL, DT_PLTRELSZ, DT_REL, DT_RELA, DT_RELASZ, DT_RELSZ, DT_STRSZ, DT_STRTAB, DT_SYMTAB,
+  PT_DYNAMIC, PT_GNU_EH_FRAME, PT_INTERP, PT_LOAD, PF_W, SHF_ALLOC, SHF_WRITE, SHT_DYNAMIC,
+  SHT_DYNSYM, SHT_FINI_ARRAY, SHT_GNU_HASH, SHT_HASH, SHT_INIT_ARRAY, SHT_NOBITS, SHT_PROGBITS, SHT_REL,
+  SHT_RELA, SHT_STRTAB, STT_FUNC, STT_GNU_IFUNC, SHT_GNU_versym,
+} from "../elf/consts.ts";
+import { stType, type ElfFile, type Shdr } from "../elf/reader.ts";
+import type { MemoryReader } from "../model/image.ts";
+import { decodeEhFrameHdr, parseEhFrame } from "./ehframe.ts";
+import { dynValue, type ExeLayout } from "./exelayout.ts";
+import type { SectionPlan } from "./plan.ts";
+import { readExact, readUpTo } from "./target.ts";
+
+const SHF_TLS = 0x400;
+const SHF_INFO_LINK = 0x40;
+const A = SHF_ALLOC;
+
+export interface ExeSections {
+  sections: SectionPlan[];
+  /** Where .eh_frame is in memory, for the rebuilt .symtab. */
+  ehFrame?: { addr: bigint; size: bigint };
+  /** Function names the executable's own .symtab gives, by runtime address. */
+  names: Map<bigint, string>;
+  problems: string[];
+}
+
+function view(name: string, type: number, flags: number, addr: bigint, size: bigint, extra: Partial<SectionPlan> = {}): SectionPlan {
+  return { name, type, flags, addr, data: { kind: "memory", addr, size }, align: extra.align ?? 1, entsize: extra.entsize ?? 0, ...extra };
+}
+
+/** From the section headers on disk: every allocated section, rebased. */
+function fromSectionHeaders(file: ElfFile, bias: bigint): SectionPlan[] {
+  const shdrs = file.sections();
+  const nameOf = (i: number) => shdrs[i]?.name || undefined;
+  const out: SectionPlan[] = [];
+  for (const sh of shdrs) {
+    const flags = Number(sh.sh_flags);
+    if (!(flags & SHF_ALLOC) || sh.sh_size === 0n || !sh.name) continue;
+    if (sh.sh_type === SHT_NOBITS && flags & SHF_TLS) continue; // .tbss: a template with no bytes of its own
+    const extra: Partial<SectionPlan> = { align: Number(sh.sh_addralign), entsize: Number(sh.sh_entsize) };
+    const link = sh.sh_link ? nameOf(sh.sh_link) : undefined;
+    if (link) extra.link = link;
+    if (flags & SHF_INFO_LINK && sh.sh_info) {
+      const info = nameOf(sh.sh_info);
+      if (info) extra.infoLink = info;
+    } else if (sh.sh_info) extra.info = sh.sh_info;
+    // In memory .bss has real bytes (zeros or not): it is PROGBITS in the snapshot. A
+    // SHT_GNU_versym table is printed by readelf only through the dynamic segment, which a
+    // core has not got (it reads offset 0 and warns): it is kept as PROGBITS too.
+    const type = sh.sh_type === SHT_NOBITS || sh.sh_type === SHT_GNU_versym ? SHT_PROGBITS : sh.sh_type;
+    out.push(view(sh.name, type, flags, sh.sh_addr + bias, sh.sh_size, extra));
+  }
+  return out;
+}
+
+export interface HashTables {
+  /** Symbols in .dynsym: nchain of .hash, or what .gnu.hash's last chain ends at. */
+  nsyms: number;
+  hashSize?: bigint;
+  gnuHashSize?: bigint;
+}
+
+const HASH_MAX = 1 << 24;
+
+/** The dynamic symbol count and the hash tables' sizes (the dynamic section has no size tags for them). */
+export function hashTables(mem: MemoryReader, cls: ElfClass, hash: bigint | undefined, gnuHash: bigint | undefined): HashTables | undefined {
+  let out: HashTables | undefined;
+  if (hash !== undefined) {
+    const h = new ByteReader(readExact(mem, hash, 8, ".hash header"));
+    const nbucket = h.u32(0, "nbucket");
+    const nchain = h.u32(4, "nchain");
+    if (nbucket <= HASH_MAX && nchain <= HASH_MAX) out = { nsyms: nchain, hashSize: BigInt((2 + nbucket + nchain) * 4) };
+  }
+  if (gnuHash === undefined) return out;
+  const h = new ByteReader(readExact(mem, gnuHash, 16, ".gnu.hash header"));
+  const nbuckets = h.u32(0, "nbuckets");
+  const symoffset = h.u32(4, "symoffset");
+  const bloomSize = h.u32(8, "bloom_size");
+  if (nbuckets > HASH_MAX || bloomSize > HASH_MAX || symoffset > HASH_MAX) return out;
+  const bucketsAt = gnuHash + 16n + BigInt(bloomSize * cls.word);
+  const buckets = new ByteReader(readExact(mem, bucketsAt, nbuckets * 4, ".gnu.hash buckets"));
+  let last = 0;
+  for (let i = 0; i < nbuckets; i++) last = Math.max(last, buckets.u32(i * 4, "bucket"));
+  let nsyms = symoffset;
+  if (last >= symoffset) {
+    // Walk the last chain to its end marker (low bit set), bounded.
+    const chainAt = bucketsAt + BigInt(nbuckets * 4);
+    for (let i = last; ; i++) {
+      if (i - last > HASH_MAX) return out;
+      const v = new ByteReader(readExact(mem, chainAt + BigInt((i - symoffset) * 4), 4, ".gnu.hash chain")).u32(0, "chain");
+      if (v & 1) {
+        nsyms = i + 1;
+        break;
+      }
+    }
+  }
+  const gnuHashSize = BigInt(16 + bloomSize * cls.word + nbuckets * 4 + (nsyms - symoffset) * 4);
+  return { ...out, nsyms: out?.nsyms ?? nsyms, gnuHashSize };
+}
+
+/** Without section headers: what the program headers and the dynamic section state. */
+function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, problems: string[]): SectionPlan[] {
+  const { bias, phdrs, dynamic } = layout;
+  const out: SectionPlan[] = [];
+  const d = (t: number) => dynValue(dynamic, t);
+  const word = cls.word;
+  const interp = phdrs.find((p) => p.p_type === PT_INTERP);
+  if (interp) out.push(view(".interp", SHT_PROGBITS, A, interp.p_vaddr + bias, interp.p_memsz || interp.p_filesz));
+  let tables: HashTables | undefined;
+  try {
+    tables = hashTables(mem, cls, d(DT_HASH), d(DT_GNU_HASH));
+  } catch (e) {
+    problems.push(`dynamic symbol count: ${(e as Error).message}`);
+  }
+  const nsyms = tables?.nsyms;
+  const hash = d(DT_HASH);
+  if (hash !== undefined && tables?.hashSize !== undefined)
+    out.push(view(".hash", SHT_HASH, A, hash, tables.hashSize, { link: ".dynsym", align: word, entsize: 4 }));
+  const gnuHash = d(DT_GNU_HASH);
+  if (gnuHash !== undefined && tables?.gnuHashSize !== undefined)
+    out.push(view(".gnu.hash", SHT_GNU_HASH, A, gnuHash, tables.gnuHashSize, { link: ".dynsym", align: word }));
+  const symtab = d(DT_SYMTAB);
+  if (symtab !== undefined && nsyms !== undefined)
+    out.push(view(".dynsym", SHT_DYNSYM, A, symtab, BigInt(nsyms * cls.symSize), { link: ".dynstr", info: 1, align: word, entsize: cls.symSize }));
+  const strtab = d(DT_STRTAB);
+  const strsz = d(DT_STRSZ);
+  if (strtab !== undefined && strsz !== undefined) out.push(view(".dynstr", SHT_STRTAB, A, strtab, strsz, { align: 1 }));
+  const rel = cls.word === 8 ? { at: d(DT_RELA), size: d(DT_RELASZ), name: ".rela.dyn", type: SHT_RELA } : { at: d(DT_REL), size: d(DT_RELSZ), name: ".rel.dyn", type: SHT_REL };
+  if (rel.at !== undefined && rel.size !== undefined) out.push(view(rel.name, rel.type, A, rel.at, rel.size, { link: ".dynsym", align: word, entsize: cls.relSize }));
+  const jmprel = d(DT_JMPREL);
+  const pltrelsz = d(DT_PLTRELSZ);
+  if (jmprel !== undefined && pltrelsz !== undefined) {
+    const isRela = d(DT_PLTREL) === 7n;
+    const ent = isRela ? (cls.word === 8 ? 24 : 12) : cls.word === 8 ? 16 : 8;
+    out.push(view(isRela ? ".rela.plt" : ".rel.plt", isRela ? SHT_RELA : SHT_REL, A | SHF_INFO_LINK, jmprel, pltrelsz, { link: ".dynsym", infoLink: ".got.plt", align: word, entsize: ent }));
+    const pltgot = d(DT_PLTGOT);
+    if (pltgot !== undefined) out.push(view(".got.plt", SHT_PROGBITS, A | SHF_WRITE, pltgot, BigInt(3 + Number(pltrelsz) / ent) * BigInt(word), { align: word, entsize: word }));
+  }
+  const arrays: [string, string, number, number, number][] = [
+    [".init_array", ".ctors", DT_INIT_ARRAY, DT_INIT_ARRAYSZ, SHT_INIT_ARRAY],
+    [".fini_array", ".dtors", DT_FINI_ARRAY, DT_FINI_ARRAYSZ, SHT_FINI_ARRAY],
+  ];
+  for (const [name, , at, sz, type] of arrays) {
+    const a = d(at);
+    const n = d(sz);
+    if (a !== undefined && n !== undefined) out.push(view(name, type, A | SHF_WRITE, a, n, { align: word, entsize: word }));
+  }
+  const dyn = phdrs.find((p) => p.p_type === PT_DYNAMIC);
+  if (dyn) out.push(view(".dynamic", SHT_DYNAMIC, A | SHF_WRITE, dyn.p_vaddr + bias, dyn.p_memsz, { link: ".dynstr", align: word, entsize: cls.dynSize }));
+  const hdr = phdrs.find((p) => p.p_type === PT_GNU_EH_FRAME);
+  if (hdr) out.push(view(".eh_frame_hdr", SHT_PROGBITS, A, hdr.p_vaddr + bias, hdr.p_memsz, { align: 4 }));
+  // .bss: what the writable PT_LOAD has in memory beyond its file bytes.
+  const data = phdrs.filter((p) => p.p_type === PT_LOAD && p.p_flags & PF_W).at(-1);
+  if (data && data.p_memsz > data.p_filesz)
+    out.push(view(".bss", SHT_PROGBITS, A | SHF_WRITE, data.p_vaddr + bias + data.p_filesz, data.p_memsz - data.p_filesz, { align: word }));
+  return out;
+}
+
+/** .eh_frame's start and size: from its section header, or eh_frame_ptr of .eh_frame_hdr, sized by walking it. */
+function locateEhFrame(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, sections: SectionPlan[], problems: string[]): { addr: bigint; size: bigint } | undefined {
+  const known = sections.find((s) => s.name === ".eh_frame");
+  if (known && known.data.kind === "memory") return { addr: known.data.addr, size: known.data.size };
+  const hdr = layout.phdrs.find((p) => p.p_type === PT_GNU_EH_FRAME);
+  if (!hdr) return undefined;
+  try {
+    const at = hdr.p_vaddr + layout.bias;
+    const h = decodeEhFrameHdr(readExact(mem, at, hdr.p_memsz, ".eh_frame_hdr"), at, cls.word);
+    // Read to the end of what is readable (the segment), then let the walk find the terminator.
+    const bytes = readUpTo(mem, h.ehFramePtr, 16 << 20);
+    const walk = parseEhFrame(bytes, h.ehFramePtr, cls.word);
+    return { addr: h.ehFramePtr, size: BigInt(walk.end) };
+  } catch (e) {
+    problems.push(`.eh_frame: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/**
+ * Dynamic relocation tables apply to the whole image, so executables leave their sh_info 0.
+ * In a file that is neither ET_EXEC nor ET_DYN (ours are ET_NONE or ET_CORE) readelf wants
+ * sh_info to name the section relocated: we name the one holding the first r_offset.
+ */
+function linkDynamicRelocations(mem: MemoryReader, cls: ElfClass, bias: bigint, sections: SectionPlan[]): void {
+  for (const s of sections) {
+    if ((s.type !== SHT_RELA && s.type !== SHT_REL) || s.info || s.infoLink || s.data.kind !== "memory" || s.data.size === 0n) continue;
+    const first = readUpTo(mem, s.data.addr, cls.word);
+    if (first.byteLength < cls.word) continue;
+    const r_offset = new ByteReader(first).word(0, cls.word, "r_offset") + bias;
+    const target = sections.find((t) => t.data.kind === "memory" && t.type !== SHT_REL && t.type !== SHT_RELA &&
+      !t.name.startsWith("._") && r_offset >= t.data.addr && r_offset < t.data.addr + t.data.size);
+    if (target) {
+      s.infoLink = target.name;
+      s.flags |= SHF_INFO_LINK;
+    }
+  }
+}
+
+function exeFunctionNames(file: ElfFile | undefined, bias: bigint, problems: string[]): Map<bigint, string> {
+  const names = new Map<bigint, string>();
+  if (!file) return names;
+  try {
+    for (const name of [".dynsym", ".symtab"]) {
+      const sh: Shdr | undefined = file.sectionByName(name);
+      if (!sh) continue;
+      for (const s of file.symbols(sh)) {
+        const t = stType(s.st_info);
+        if ((t === STT_FUNC || t === STT_GNU_IFUNC) && s.st_shndx !== 0 && s.name) names.set(s.st_value + bias, s.name);
+      }
+    }
+  } catch (e) {
+    problems.push(`symbol names of the executable: ${(e as Error).message}`);
+  }
+  return names;
+}
+
+export function exeSections(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, file: ElfFile | undefined): ExeSections {
+  const problems: string[] = [];
+  let sections: SectionPlan[];
+  let hasShdrs = false;
+  try {
+    hasShdrs = !!file && file.sections().some((s) => s.name !== "");
+  } catch (e) {
+    problems.push(`section headers of the executable: ${(e as Error).message}`);
+  }
+  if (hasShdrs && file) sections = fromSectionHeaders(file, layout.bias);
+  else {
+    sections = fromRuntime(mem, cls, layout, problems);
+    const eh = locateEhFrame(mem, cls, layout, sections, problems);
+    if (eh) sections.push(view(".eh_frame", SHT_PROGBITS, A, eh.addr, eh.size, { align: cls.word }));
+  }
+  // The original ECFS named the constructor tables .ctors/.dtors; readers written for it look for those.
+  for (const [from, to] of [[".init_array", ".ctors"], [".fini_array", ".dtors"]] as const) {
+    const s = sections.find((x) => x.name === from);
+    if (s && !sections.some((x) => x.name === to)) sections.push({ ...s, name: to, type: SHT_PROGBITS });
+  }
+  linkDynamicRelocations(mem, cls, layout.bias, sections);
+  const ehFrame = locateEhFrame(mem, cls, layout, sections, problems);
+  const out: ExeSections = { sections, names: exeFunctionNames(file, layout.bias, problems), problems };
+  if (ehFrame) out.ehFrame = ehFrame;
+  return out;
+}

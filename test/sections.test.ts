@@ -1,0 +1,139 @@
+// The full ECFS section set on real processes, judged by readelf, objdump and the live
+// process's memory: every section that views memory holds, at its sh_offset, exactly the
+// bytes the process has at its sh_addr; .symtab has one symbol per FDE of the executable.
+
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { buildFixture, killAllFixtures, startFixture, type BuildOptions, type PatternsInfo, type RunningFixture } from "./helpers/fixtures.ts";
+import { liveMemory, readelfCheck } from "./helpers/oracles.ts";
+import { withoutSectionHeaders } from "./helpers/elfedit.ts";
+import { ecfs } from "./helpers/ecfs.ts";
+import { readelfSections, readelfSymbols, type ReadelfSection } from "./elf/oracles.ts";
+
+const work = mkdtempSync(join(tmpdir(), "ecfs-sections-"));
+afterAll(async () => {
+  await killAllFixtures();
+  rmSync(work, { recursive: true, force: true });
+});
+
+interface Case {
+  title: string;
+  opts: BuildOptions;
+  noShdrs?: boolean;
+  /** Sections that must be there. */
+  expect: string[];
+}
+
+const DYNAMIC64 = [".interp", ".dynsym", ".dynstr", ".rela.dyn", ".rela.plt", ".init", ".plt", ".text", ".fini", ".eh_frame_hdr", ".eh_frame", ".init_array", ".fini_array", ".ctors", ".dtors", ".dynamic", ".got.plt", ".data", ".bss"];
+const DYNAMIC32 = DYNAMIC64.map((s) => s.replace(".rela.", ".rel."));
+const ECFS = ["._TEXT", "._DATA", ".heap", ".stack", ".vdso", ".vsyscall", ".prstatus", ".fpregset", ".siginfo", ".auxvector", ".exepath", ".personality", ".arglist", ".symtab", ".strtab", ".shstrtab", ".note.core"];
+const STATIC = [".text", ".eh_frame", ".init_array", ".fini_array", ".data", ".bss"];
+
+const CASES: Case[] = [
+  { title: "PIE, -z separate-code", opts: { separateCode: true }, expect: [...DYNAMIC64, ...ECFS, "libc.so.6.text"] },
+  { title: "non-PIE, -z noseparate-code", opts: { pie: false, separateCode: false }, expect: [...DYNAMIC64, ...ECFS, "libc.so.6.text"] },
+  { title: "static", opts: { static: true }, expect: [...STATIC, ...ECFS] },
+  { title: "static-pie", opts: { staticPie: true }, expect: [...STATIC, ".dynamic", ".rela.dyn", ...ECFS] },
+  { title: "stripped", opts: { strip: true }, expect: [...DYNAMIC64, ...ECFS] },
+  {
+    title: "no section headers", opts: {}, noShdrs: true,
+    expect: [".interp", ".gnu.hash", ".dynsym", ".dynstr", ".rela.dyn", ".rela.plt", ".got.plt", ".init_array", ".fini_array", ".dynamic", ".eh_frame_hdr", ".eh_frame", ".bss", ...ECFS],
+  },
+  { title: "i386 PIE", opts: { m32: true }, expect: [...DYNAMIC32, ...ECFS.filter((s) => s !== ".vsyscall"), "libc.so.6.text"] },
+  { title: "i386 non-PIE", opts: { m32: true, pie: false }, expect: [...DYNAMIC32, ...ECFS.filter((s) => s !== ".vsyscall")] },
+];
+
+function fileBytes(path: string, offset: bigint, size: number): Uint8Array {
+  const fd = openSync(path, "r");
+  try {
+    const b = new Uint8Array(size);
+    readSync(fd, b, 0, size, Number(offset));
+    return b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function fdeCount(exe: string): number {
+  const r = spawnSync("readelf", ["--debug-dump=frames", exe], { encoding: "utf8", maxBuffer: 64 << 20 });
+  return r.stdout.split("\n").filter((l) => / FDE cie=/.test(l)).length;
+}
+
+for (const c of CASES) {
+  describe(`sections of ${c.title}`, () => {
+    let exe = "";
+    /** The same binary with its section headers (readelf needs them to list FDEs). */
+    let built = "";
+    let fx: RunningFixture<PatternsInfo>;
+    let file = "";
+    let shdrs: ReadelfSection[] = [];
+
+    beforeAll(async () => {
+      built = buildFixture("patterns", c.opts);
+      exe = c.noShdrs ? withoutSectionHeaders(built) : built;
+      // The kernel rewrites a thread's rseq area (cpu_id) whenever it returns to user space on
+      // another CPU, as it does after the snapshot resumes it; with rseq off, memory that is
+      // in a section (the static TLS block is in [heap]) stays as the snapshot saw it.
+      fx = await startFixture<PatternsInfo>(exe, [], { GLIBC_TUNABLES: "glibc.pthread.rseq=0" });
+      file = join(work, `${c.title.replace(/\W+/g, "_")}.ecfs`);
+      const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", file]);
+      if (r.code !== 0) throw new Error(`snapshot failed: ${r.stderr}`);
+      shdrs = readelfSections(file);
+    });
+    afterAll(async () => {
+      await fx?.kill();
+    });
+
+    test("readelf lists every expected section", () => {
+      const names = new Set(shdrs.map((s) => s.name));
+      expect(c.expect.filter((n) => !names.has(n))).toEqual([]);
+    });
+
+    test("every memory view holds the live process's bytes at its address", () => {
+      const views = shdrs.filter((s) => s.flags.includes("A") && s.addr !== 0n && s.size > 0n && s.type !== "NOTE");
+      expect(views.length).toBeGreaterThan(10);
+      const wrong: string[] = [];
+      for (const s of views) {
+        if (s.name === ".dynsym" && s.offset === 0n) continue;
+        const size = Number(s.size);
+        let live: Uint8Array;
+        try {
+          live = liveMemory(fx.pid, s.addr, size);
+        } catch (e) {
+          wrong.push(`${s.name}: live memory unreadable: ${(e as Error).message}`);
+          continue;
+        }
+        const mine = fileBytes(file, s.offset, size);
+        if (!Buffer.from(mine).equals(Buffer.from(live))) wrong.push(`${s.name} at 0x${s.addr.toString(16)}`);
+      }
+      expect(wrong).toEqual([]);
+    });
+
+    test(".symtab has one sub_* or named FUNC symbol per FDE of the executable, in ._TEXT", () => {
+      const syms = readelfSymbols(file).get(".symtab") ?? [];
+      const text = shdrs.find((s) => s.name === "._TEXT")!;
+      expect(syms.length - 1).toBe(fdeCount(built));
+      for (const s of syms.slice(1)) {
+        expect(s.ndx).toBe(String(text.index));
+        expect(s.name === `sub_${s.value.toString(16)}` || !s.name.startsWith("sub_")).toBe(true);
+      }
+    });
+
+    test("objdump disassembles the executable's code of the ET_NONE file", () => {
+      const sec = shdrs.some((s) => s.name === ".text") ? ".text" : "._TEXT";
+      const r = spawnSync("objdump", ["-d", "-j", sec, file], { encoding: "utf8", maxBuffer: 64 << 20 });
+      expect(r.status).toBe(0);
+      expect(r.stderr).toBe("");
+      const insns = r.stdout.split("\n").filter((l) => /^\s*[0-9a-f]+:\t/.test(l));
+      expect(insns.length).toBeGreaterThan(20);
+    });
+
+    test("readelf, eu-readelf and objdump accept it (core note types aside, unknown in ET_NONE)", () => {
+      const problems = readelfCheck(file).problems.filter((p) => !/Unknown note type|<unknown>: \d+$/.test(p));
+      expect(problems).toEqual([]);
+    });
+  });
+}

@@ -2,7 +2,7 @@
 // root process never follows or reuses someone else's file) and renamed over the final
 // name only when complete, so a failed snapshot leaves nothing behind.
 
-import { closeSync, existsSync, fsyncSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { OutputError } from "../errors.ts";
 import { errorCode } from "../sys/errno.ts";
@@ -72,10 +72,13 @@ export class AtomicFile implements Sink {
     }
   }
 
-  /** fsync, close and rename into place. */
+  /**
+   * Close and rename into place. No fsync: like the kernel's own core dumps and gcore, the
+   * file is left to the page cache (an fsync of a GiB costs more than the whole snapshot);
+   * the rename still guarantees that no reader ever sees a partial file under the name.
+   */
   commit(): void {
     try {
-      fsyncSync(this.#fd);
       closeSync(this.#fd);
       this.#open = false;
       renameSync(this.tmpPath, this.path);

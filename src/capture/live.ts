@@ -65,7 +65,19 @@ export function preflight(pid: number): { stat: ProcStat; tgid: number } {
   return { stat, tgid: status.tgid };
 }
 
+/** The process has exited or is exiting (ptrace answers EPERM for a task past exit). */
+function gone(pid: number): boolean {
+  try {
+    const st = readStat(pid);
+    return st.state === "Z" || st.state === "X";
+  } catch {
+    return true;
+  }
+}
+
 function seizeError(pid: number, e: unknown): never {
+  if (e instanceof SyscallError && (e.code === "EPERM" || e.code === "ESRCH") && gone(pid))
+    throw new TargetError(pid, `process ${pid} exited during the snapshot`, { cause: e });
   if (e instanceof SyscallError && e.code === "EPERM") {
     const hint = process.getuid?.() === 0
       ? "even as root: check kernel.yama.ptrace_scope (3 forbids attaching) or a security module"
@@ -78,6 +90,7 @@ function seizeError(pid: number, e: unknown): never {
 
 /** Stops every thread; returns them leader first. Threads that exit meanwhile are dropped. */
 function stopAll(pid: number, seized: Map<number, Seized>): void {
+  const dead = new Set<number>();
   for (let round = 0; round < 1000; round++) {
     let tids: number[];
     try {
@@ -85,7 +98,7 @@ function stopAll(pid: number, seized: Map<number, Seized>): void {
     } catch (e) {
       throw new TargetError(pid, `process ${pid} exited while it was being stopped`, { cause: e });
     }
-    const fresh = tids.filter((t) => !seized.has(t));
+    const fresh = tids.filter((t) => !seized.has(t) && !dead.has(t));
     if (fresh.length === 0) return;
     const waiting: number[] = [];
     for (const tid of fresh) {
@@ -111,6 +124,8 @@ function stopAll(pid: number, seized: Map<number, Seized>): void {
         throw new TargetError(pid, `thread ${tid} of pid ${pid} did not stop within ${STOP_TIMEOUT_MS / 1000} s (uninterruptible sleep?)`);
       if (w.kind !== "stopped") {
         seized.delete(tid);
+        dead.add(tid);
+        if (tid === pid && gone(pid)) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
         continue;
       }
       // A signal-delivery-stop came first: keep the signal to hand it back at detach.

@@ -3,7 +3,20 @@
 // reads those with FOLL_FORCE); a short count where neither can read is a hole.
 
 import type { MemoryReader } from "../model/image.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { SyscallError } from "../errors.ts";
+import { ESRCH } from "../sys/errno.ts";
 import { ProcMem, readRanges } from "../sys/vm.ts";
+
+function zombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state === "Z" || state === "X";
+  } catch {
+    return true;
+  }
+}
 
 export class LiveMemory implements MemoryReader {
   #procMem: ProcMem | undefined;
@@ -19,7 +32,12 @@ export class LiveMemory implements MemoryReader {
       this.#procMem ??= new ProcMem(this.pid);
       const m = this.#procMem.read(addr + BigInt(done), dst.subarray(done));
       done += m;
-      if (m === 0) break;
+      if (m === 0) {
+        // A hole, or the process is gone (a zombie reads as nothing at all): only the latter is fatal.
+        if (!existsSync(`/proc/${this.pid}/task/${this.pid}`) || zombie(this.pid))
+          throw new SyscallError("process_vm_readv", ESRCH, "ESRCH", this.pid);
+        break;
+      }
     }
     return done;
   }

@@ -15,7 +15,7 @@ import { buildCoreNotes, encodeNotes } from "./notes.ts";
 import type { CorePlan, LoadPlan, SectionPlan } from "./plan.ts";
 import { baseSections, exeMappings, SEC, type ExeInfo } from "./sections.ts";
 import { encodeSymtab } from "./symtab.ts";
-import { readExact } from "./target.ts";
+import { readExact, rethrowIfGone } from "./target.ts";
 
 export interface PlanOptions {
   /** ET_NONE (the ECFS default) or ET_CORE. */
@@ -82,6 +82,7 @@ export function planEcfs(image: ProcessImage, exe: { info: ExeInfo; file?: ElfFi
         { name: ".strtab", type: SHT_STRTAB, flags: 0, addr: 0n, data: { kind: "bytes", bytes: strtab }, align: 1, entsize: 0 },
       );
     } catch (e) {
+      rethrowIfGone(e);
       problems.push(`.symtab: ${(e as Error).message}`);
     }
   }

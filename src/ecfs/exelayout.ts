@@ -9,7 +9,7 @@ import { AT_PHDR, AT_PHNUM, PT_DYNAMIC, PT_LOAD, PT_PHDR } from "../elf/consts.t
 import { parseAuxv } from "../elf/notes.ts";
 import { parseDynamic, type Dyn, type Phdr } from "../elf/reader.ts";
 import type { ProcessImage } from "../model/image.ts";
-import { readExact } from "./target.ts";
+import { readExact, rethrowIfGone } from "./target.ts";
 
 export interface ExeLayout {
   /** Runtime address minus link-time address (0 for ET_EXEC). */
@@ -55,6 +55,7 @@ export function exeLayout(image: ProcessImage): ExeLayout {
   try {
     for (const e of parseAuxv(image.info.auxv, cls.word)) if (!auxv.has(Number(e.a_type))) auxv.set(Number(e.a_type), e.a_val);
   } catch (e) {
+    rethrowIfGone(e);
     problems.push(`auxv: ${(e as Error).message}`);
   }
   const phdrAt = auxv.get(AT_PHDR);
@@ -64,6 +65,7 @@ export function exeLayout(image: ProcessImage): ExeLayout {
     try {
       phdrs = parsePhdrs(readExact(mem, phdrAt, phnum * cls.phdrSize, "program headers at AT_PHDR"), cls, phnum);
     } catch (e) {
+      rethrowIfGone(e);
       problems.push((e as Error).message);
     }
   } else problems.push("no usable AT_PHDR/AT_PHNUM in the auxiliary vector");
@@ -90,6 +92,7 @@ export function exeLayout(image: ProcessImage): ExeLayout {
         PTR_TAGS.has(d.d_tag) && bias !== 0n && d.d_val < bias ? { d_tag: d.d_tag, d_val: d.d_val + bias } : d,
       );
     } catch (e) {
+      rethrowIfGone(e);
       problems.push((e as Error).message);
     }
   }

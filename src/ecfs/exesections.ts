@@ -18,7 +18,7 @@ import type { MemoryReader } from "../model/image.ts";
 import { decodeEhFrameHdr, parseEhFrame } from "./ehframe.ts";
 import { dynValue, type ExeLayout } from "./exelayout.ts";
 import type { SectionPlan } from "./plan.ts";
-import { readExact, readUpTo } from "./target.ts";
+import { readExact, readUpTo, rethrowIfGone } from "./target.ts";
 
 const SHF_TLS = 0x400;
 const SHF_INFO_LINK = 0x40;
@@ -119,6 +119,7 @@ function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, proble
   try {
     tables = hashTables(mem, cls, d(DT_HASH), d(DT_GNU_HASH));
   } catch (e) {
+    rethrowIfGone(e);
     problems.push(`dynamic symbol count: ${(e as Error).message}`);
   }
   const nsyms = tables?.nsyms;
@@ -179,6 +180,7 @@ function locateEhFrame(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, sect
     const walk = parseEhFrame(bytes, h.ehFramePtr, cls.word);
     return { addr: h.ehFramePtr, size: BigInt(walk.end) };
   } catch (e) {
+    rethrowIfGone(e);
     problems.push(`.eh_frame: ${(e as Error).message}`);
     return undefined;
   }
@@ -217,6 +219,7 @@ function exeFunctionNames(file: ElfFile | undefined, bias: bigint, problems: str
       }
     }
   } catch (e) {
+    rethrowIfGone(e);
     problems.push(`symbol names of the executable: ${(e as Error).message}`);
   }
   return names;
@@ -229,6 +232,7 @@ export function exeSections(mem: MemoryReader, cls: ElfClass, layout: ExeLayout,
   try {
     hasShdrs = !!file && file.sections().some((s) => s.name !== "");
   } catch (e) {
+    rethrowIfGone(e);
     problems.push(`section headers of the executable: ${(e as Error).message}`);
   }
   if (hasShdrs && file) sections = fromSectionHeaders(file, layout.bias);

@@ -2,7 +2,7 @@
 // not trust: reads are exact or fail with ElfFormatError, and sizes are capped before any
 // buffer is allocated.
 
-import { ElfFormatError } from "../errors.ts";
+import { ElfFormatError, SyscallError } from "../errors.ts";
 import type { MemoryReader } from "../model/image.ts";
 
 /** No single structure we read from a target (a symbol table, .eh_frame) may exceed this. */
@@ -21,4 +21,12 @@ export function readExact(mem: MemoryReader, addr: bigint, len: number | bigint,
 export function readUpTo(mem: MemoryReader, addr: bigint, len: number): Uint8Array {
   const buf = new Uint8Array(Math.min(Math.max(0, len), TARGET_READ_MAX));
   return buf.subarray(0, mem.read(addr, buf));
+}
+
+/**
+ * For catch blocks that turn a malformed structure into a reported problem: a target that
+ * is gone is no "problem" to report but the end of the snapshot, so that error goes on.
+ */
+export function rethrowIfGone(e: unknown): void {
+  if (e instanceof SyscallError && e.code === "ESRCH") throw e;
 }

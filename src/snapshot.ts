@@ -59,7 +59,7 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
   try {
     const t0 = performance.now();
     const result = await withLiveProcess(tgid, async (image) => {
-      const warnings: string[] = [];
+      const warnings: string[] = [...image.problems];
       const exe = probeExe(`/proc/${image.info.pid}/exe`);
       if (exe.problem) warnings.push(exe.problem);
       let plan;

@@ -14,7 +14,10 @@ import { readMapsWithFlags } from "../proc/smaps.ts";
 import { isKernelThread, parseStat, readStat, type ProcStat } from "../proc/stat.ts";
 import { parseStatus, readStatus } from "../proc/status.ts";
 import * as pt from "../sys/ptrace.ts";
+import { readFds } from "../proc/fds.ts";
+import { readSockets } from "../proc/sockets.ts";
 import { LiveMemory } from "./memory.ts";
+import { buildProcfsTarball } from "./procfs.ts";
 import { encodeXsaveLayout } from "./xsave.ts";
 
 const SIGTRAP = 5;
@@ -217,7 +220,8 @@ export async function withLiveProcess<T>(pidArg: number, use: (image: ProcessIma
     }
     if (!cls || threads.length === 0) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
     mem = new LiveMemory(pid);
-    const image: ProcessImage = { cls, info: readInfo(pid, stat), threads, mappings: readMapsWithFlags(pid), mem };
+    const problems: string[] = [];
+    const image: ProcessImage = { cls, info: readInfo(pid, stat, problems), threads, mappings: readMapsWithFlags(pid), mem, problems };
     const layout = encodeXsaveLayout(threads[0]?.xstate);
     if (layout) image.xsaveLayout = layout;
     return await use(image);
@@ -232,12 +236,20 @@ export async function withLiveProcess<T>(pidArg: number, use: (image: ProcessIma
   }
 }
 
-function readInfo(pid: number, stat: ProcStat): ProcessInfo {
+function readInfo(pid: number, stat: ProcStat, problems: string[]): ProcessInfo {
   const status = readStatus(pid);
-  return {
+  const info: ProcessInfo = {
     pid, ppid: stat.ppid, pgrp: stat.pgrp, sid: stat.session, uid: status.uid[0], gid: status.gid[0],
     state: stat.state, nice: stat.nice, flags: stat.flags, comm: stat.comm,
     cmdline: readCmdline(pid), environ: readEnviron(pid), exe: readExeLink(pid), auxv: readAuxv(pid),
     mapsText: readProcText(`/proc/${pid}/maps`), personality: readPersonality(pid),
+    fds: readFds(pid), sockets: readSockets(pid),
   };
+  try {
+    info.procfsTgz = buildProcfsTarball(pid);
+  } catch (e) {
+    if (e instanceof SyscallError && e.code === "ESRCH") throw e;
+    problems.push(`.procfs.tgz: ${(e as Error).message}`);
+  }
+  return info;
 }

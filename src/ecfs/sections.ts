@@ -5,9 +5,10 @@
 import type { ElfClass } from "../elf/class.ts";
 import { ByteWriter, utf8 } from "../elf/bytes.ts";
 import {
-  SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_NOTE, SHT_PROGBITS, ELF_HEURISTICS, ELF_PIE, ELF_STATIC, ELF_STRIPPED_SHDRS,
+  SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_LOUSER, SHT_NOTE, SHT_PROGBITS, ELF_HEURISTICS, ELF_PIE, ELF_STATIC, ELF_STRIPPED_SHDRS,
 } from "../elf/consts.ts";
 import type { Mapping, ProcessImage, ThreadState } from "../model/image.ts";
+import { SEC_FDINFO_EXT, encodeFdInfo, encodeFdInfoExt } from "./fdinfo.ts";
 import type { CoreNotes } from "./notes.ts";
 import type { SectionPlan } from "./plan.ts";
 
@@ -30,6 +31,8 @@ export const SEC = {
   xstate: ".xstate",
   environ: ".environ",
   maps: ".maps",
+  procfs: ".procfs.tgz",
+  fdinfoExt: SEC_FDINFO_EXT,
   threadStack: (tid: number) => `.stack.${tid}`,
 } as const;
 
@@ -98,7 +101,9 @@ export function baseSections(image: ProcessImage, notes: CoreNotes, exe: ExeInfo
     view(SEC.text, text, A | SHF_EXECINSTR, 16),
     view(SEC.data, data, A | SHF_WRITE, word),
     view(SEC.heap, byName("[heap]"), A | SHF_WRITE, word),
+    { ...blob(SEC.procfs, info.procfsTgz ?? new Uint8Array(0), word, 1), type: SHT_LOUSER },
     blob(SEC.prstatus, concat(notes.prstatus), word, cls.prstatusSize),
+    blob(SEC.fdinfo, encodeFdInfo(cls, info.fds, info.sockets), 4, cls.fdInfoSize),
     blob(SEC.siginfo, notes.siginfo, 4, 128),
     blob(SEC.auxvector, notes.auxv, word, 8),
     blob(SEC.exepath, utf8.encode(`${info.exe}\0`), 1, 1),
@@ -118,6 +123,7 @@ export function baseSections(image: ProcessImage, notes: CoreNotes, exe: ExeInfo
   const xs = image.threads.map((t) => t.xstate).filter((x): x is Uint8Array => x !== undefined);
   if (xs.length === image.threads.length && xs.length > 0 && xs.every((x) => x.byteLength === xs[0]!.byteLength))
     sections.push(blob(SEC.xstate, concat(xs), 64, xs[0]!.byteLength));
+  sections.push(blob(SEC.fdinfoExt, encodeFdInfoExt(info.fds, info.sockets), 1, 0));
   sections.push(blob(SEC.environ, info.environ, 1, 0));
   sections.push(blob(SEC.maps, utf8.encode(info.mapsText), 1, 0));
   return sections;

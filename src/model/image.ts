@@ -3,6 +3,8 @@
 // /proc or ptrace itself. Addresses, offsets and sizes of the target are bigint.
 
 import type { ElfClass } from "../elf/class.ts";
+import type { FdEntry } from "../proc/fds.ts";
+import type { SocketEntry } from "../proc/sockets.ts";
 
 /** One line of /proc/PID/maps plus the VmFlags of its smaps entry. */
 export interface Mapping {
@@ -78,6 +80,12 @@ export interface ProcessInfo {
   /** Text of /proc/PID/maps, kept as is for the .maps section. */
   mapsText: string;
   personality: number;
+  /** Open file descriptors, ascending. */
+  fds: FdEntry[];
+  /** Sockets of the target's network namespace (/proc/PID/net/*), by inode. */
+  sockets: Map<bigint, SocketEntry>;
+  /** gzip'd tar of /proc/PID with real file contents; absent when it could not be made. */
+  procfsTgz?: Uint8Array;
 }
 
 export interface ProcessImage {
@@ -87,6 +95,8 @@ export interface ProcessImage {
   threads: ThreadState[];
   mappings: Mapping[];
   mem: MemoryReader;
+  /** What could not be captured (the rest is still valid), for the user. */
+  problems: string[];
   /** NT_X86_XSAVE_LAYOUT payload (struct x86_xfeat_component[]), when the CPU's layout is known. */
   xsaveLayout?: Uint8Array;
 }

@@ -1,0 +1,326 @@
+// The .procfs.tgz section: a gzip'd tar of /proc/PID as `tar -czf x /proc/PID` would make it,
+// except that regular files hold their real contents (procfs stats them as size 0, so the
+// original's tar stored empty files: ECFS-FORMAT.md 13.2 item 16). Built in memory.
+// Trust model: /proc is the kernel's, but contents, link texts and the number of entries are
+// the target's doing; every file, the log of what was left out and the archive are capped, the
+// walk never follows a symlink, and what was skipped or cut short is listed in the archive.
+
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
+import { SyscallError, assert } from "../errors.ts";
+import { procError } from "../proc/read.ts";
+
+/** Largest regular file stored whole; longer ones are cut here (smaps of a huge process). */
+export const PROCFS_FILE_MAX = 4 * 1024 * 1024;
+/** Largest uncompressed tar (so also the largest .tgz): bounds the memory we hold. */
+export const PROCFS_ARCHIVE_MAX = 64 * 1024 * 1024;
+/** The member (under proc/PID/) listing what is missing or truncated, one "path\treason" a line. */
+export const PROCFS_SKIPPED_NAME = ".ecfs-skipped";
+
+export interface ProcfsOptions {
+  fileMax?: number;
+  archiveMax?: number;
+  /** gzip level, 0-9 (default 6). */
+  level?: number;
+}
+
+/** One entry left out or cut short; `path` is relative to /proc/PID. */
+export interface ProcfsSkip {
+  path: string;
+  reason: string;
+  /** true for the fixed exclusion policy, false for errors, truncation and the archive cap. */
+  policy: boolean;
+}
+
+export interface ProcfsTar {
+  tar: Uint8Array<ArrayBuffer>;
+  members: number;
+  skipped: ProcfsSkip[];
+}
+
+/** Never read, matched against the path under /proc/PID (fs/proc/base.c tgid_base_stuff, tid_base_stuff). */
+const EXCLUDE: { re: RegExp; why: string }[] = [
+  { re: /^(task\/\d+\/)?mem$/, why: "process memory (the core holds it)" },
+  { re: /^(task\/\d+\/)?pagemap$/, why: "binary page-table dump, 8 bytes per virtual page" },
+  { re: /(^|\/)kpage[a-z]*$/, why: "physical page tables" },
+  { re: /^task\/\d+\/(smaps|smaps_rollup|numa_maps)$/, why: "same as the process-wide file (threads share one mm)" },
+  { re: /^task\/\d+\/net$/, why: "same as net/ unless the thread left the netns (compare its ns/net)" },
+];
+/** Read errors that leave one entry out; anything else (or the process gone) is thrown. */
+const SKIP_ERRNO = new Set(["EACCES", "EPERM", "EIO", "EINVAL", "ENOENT", "ESRCH", "ENXIO", "EOPNOTSUPP", "ENODATA"]);
+/** Deepest path under /proc/PID walked (task/T/net/dev_snmp6/x is 4); guards a kernel surprise. */
+const MAX_DEPTH = 6;
+const MIN_ARCHIVE = 16 * 1024;
+const CHUNK = 64 * 1024;
+
+/** Byte budget for the skip log: 1/8 of the archive, at most 256 KiB, whole 512-byte blocks. */
+const skipLogMax = (archiveMax: number): number => Math.min(256 * 1024, Math.floor(archiveMax / 8 / 512) * 512);
+
+/** Numeric names (fd, task, fdinfo) in numeric order, the rest by code unit; `task` last at the top. */
+function order(top: boolean) {
+  const key = (n: string): number => (top && n === "task" ? 1 : 0);
+  return (a: string, b: string): number => {
+    if (key(a) !== key(b)) return key(a) - key(b);
+    if (/^\d+$/.test(a) && /^\d+$/.test(b)) return Number(a) - Number(b);
+    return a < b ? -1 : a > b ? 1 : 0;
+  };
+}
+
+// ---- tar writer, GNU format (GNU tar's default, so what `tar -czf` gives), one growing buffer ----
+// Header fields: POSIX tar.h ustar layout with the GNU magic "ustar  \0". A name or link text
+// over 100 bytes goes in a preceding "././@LongLink" member of type 'L' or 'K' (raw bytes, NUL
+// ended): link texts are the target's bytes, maybe not UTF-8, which pax records would need
+// to flag (hdrcharset, which GNU tar 1.34 warns about). GNU tar, libarchive and Python read both.
+
+/** The lstat fields a member header takes. */
+type TarStat = Pick<Stats, "mode" | "uid" | "gid" | "mtimeMs">;
+
+const BLOCK = 512;
+const NAME_MAX = 100;
+const GNU_LONGNAME = "L";
+const GNU_LONGLINK = "K";
+const LONGLINK_NAME = "././@LongLink";
+const pad512 = (n: number): number => Math.ceil(n / BLOCK) * BLOCK;
+const enc = new TextEncoder();
+
+class TarBuilder {
+  #buf: Uint8Array<ArrayBuffer> = new Uint8Array(64 * 1024);
+  #len = 0;
+  members = 0;
+  /** `reserve` bytes before the two end blocks are kept back for the last, forced member. */
+  constructor(readonly max: number, readonly reserve: number) {}
+
+  directory(name: string, st: TarStat): boolean {
+    return this.#member("5", enc.encode(name), undefined, undefined, st, false);
+  }
+  symlink(name: string, link: Uint8Array, st: TarStat): boolean {
+    return this.#member("2", enc.encode(name), link, undefined, st, false);
+  }
+  file(name: string, data: Uint8Array, st: TarStat, force = false): boolean {
+    return this.#member("0", enc.encode(name), undefined, data, st, force);
+  }
+
+  /** The archive: members, then two zero blocks (end of archive). */
+  finish(): Uint8Array<ArrayBuffer> {
+    this.#grow(this.#len + 2 * BLOCK);
+    this.#buf.fill(0, this.#len, this.#len + 2 * BLOCK);
+    this.#len += 2 * BLOCK;
+    return this.#buf.subarray(0, this.#len);
+  }
+
+  #grow(need: number): void {
+    assert(need <= this.max, `tar of ${need} bytes over its cap ${this.max}`);
+    if (need <= this.#buf.byteLength) return;
+    let size = this.#buf.byteLength;
+    while (size < need) size *= 2;
+    const grown = new Uint8Array(Math.min(size, this.max));
+    grown.set(this.#buf.subarray(0, this.#len));
+    this.#buf = grown;
+  }
+
+  #member(type: string, name: Uint8Array, link: Uint8Array | undefined, data: Uint8Array | undefined, st: TarStat, force: boolean): boolean {
+    const longName = name.byteLength > NAME_MAX;
+    const longLink = link !== undefined && link.byteLength > NAME_MAX;
+    const size = data?.byteLength ?? 0;
+    const cost = (longName ? BLOCK + pad512(name.byteLength + 1) : 0) +
+      (longLink ? BLOCK + pad512(link.byteLength + 1) : 0) + BLOCK + pad512(size);
+    const limit = this.max - 2 * BLOCK - (force ? 0 : this.reserve);
+    if (this.#len + cost > limit) {
+      assert(!force, "forced tar member does not fit its reserve");
+      return false;
+    }
+    this.#grow(this.#len + cost);
+    const meta = { mode: 0, uid: 0, gid: 0, mtimeMs: 0 };
+    if (longName) this.#long(GNU_LONGNAME, name, meta);
+    if (longLink) this.#long(GNU_LONGLINK, link, meta);
+    this.#header(type, name.subarray(0, NAME_MAX), link?.subarray(0, NAME_MAX), size, st);
+    if (data !== undefined) this.#data(data);
+    this.members++;
+    return true;
+  }
+
+  /** A ././@LongLink member holding `text` + NUL, for the header that follows. */
+  #long(type: string, text: Uint8Array, meta: TarStat): void {
+    this.#header(type, enc.encode(LONGLINK_NAME), undefined, text.byteLength + 1, meta);
+    this.#buf[this.#len + text.byteLength] = 0;
+    this.#data(text, text.byteLength + 1);
+  }
+
+  #data(bytes: Uint8Array, size = bytes.byteLength): void {
+    this.#buf.set(bytes, this.#len);
+    const end = this.#len + pad512(size);
+    this.#buf.fill(0, this.#len + bytes.byteLength, end);
+    this.#len = end;
+  }
+
+  /** A header block at the current end. Numbers are octal, or base-256 (GNU) when too big. */
+  #header(type: string, name: Uint8Array, link: Uint8Array | undefined, size: number, st: TarStat): void {
+    const h = this.#buf.subarray(this.#len, this.#len + BLOCK);
+    h.fill(0);
+    const num = (off: number, width: number, v: number): void => {
+      const n = Math.max(0, Math.trunc(v));
+      const s = n.toString(8).padStart(width - 1, "0");
+      if (s.length === width - 1) return h.set(enc.encode(s), off);
+      assert(n <= Number.MAX_SAFE_INTEGER, `tar field at ${off} cannot hold ${v}`);
+      h[off] = 0x80;
+      let x = BigInt(n);
+      for (let i = off + width - 1; i > off; i--, x >>= 8n) h[i] = Number(x & 0xffn);
+    };
+    h.set(name, 0);
+    num(100, 8, st.mode & 0o7777);
+    num(108, 8, st.uid);
+    num(116, 8, st.gid);
+    num(124, 12, size);
+    num(136, 12, st.mtimeMs / 1000);
+    h[156] = type.charCodeAt(0);
+    if (link !== undefined) h.set(link, 157);
+    h.set(enc.encode("ustar  \x00"), 257);
+    h.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const b of h) sum += b;
+    h.set(enc.encode(`${sum.toString(8).padStart(6, "0")}\x00 `), 148);
+    this.#len += BLOCK;
+  }
+}
+
+class ProcWalk {
+  readonly tar: TarBuilder;
+  readonly skipped: ProcfsSkip[] = [];
+  full = false;
+  #scratch = new Uint8Array(CHUNK);
+
+  constructor(readonly pid: number, readonly fileMax: number, readonly archiveMax: number) {
+    // The skip log and the two end blocks always fit: entries only get what is left.
+    this.tar = new TarBuilder(archiveMax, 512 + skipLogMax(archiveMax));
+  }
+
+  skip(path: string, reason: string, policy = false): void {
+    this.skipped.push({ path, reason, policy });
+  }
+
+  /** Runs an fs call; a skippable errno records `rel` and gives undefined. */
+  attempt<T>(call: string, abs: string, rel: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (e) {
+      const err = e instanceof SyscallError ? e : procError(e, call, abs);
+      if (!(err instanceof SyscallError) || !SKIP_ERRNO.has(err.code)) throw err;
+      if (!existsSync(`/proc/${this.pid}`)) throw new SyscallError(`${call} ${abs}`, err.errno, "ESRCH", this.pid);
+      this.skip(rel, `${call}: ${err.code}`);
+      return undefined;
+    }
+  }
+
+  /** Adds a member unless the archive is full; the first that does not fit ends the walk. */
+  add(rel: string, fn: () => boolean): void {
+    if (this.full) return;
+    if (fn()) return;
+    this.full = true;
+    this.skip(rel, `archive cap of ${this.archiveMax} bytes reached: this and every later entry left out`);
+  }
+
+  /** Reads a /proc file to EOF, at most fileMax + 1 bytes, into the reused scratch buffer. */
+  readCapped(abs: string): Uint8Array {
+    const fd = openSync(abs, "r");
+    try {
+      let len = 0;
+      for (;;) {
+        if (len === this.#scratch.byteLength) {
+          if (len > this.fileMax) break;
+          const grown = new Uint8Array(Math.min(len * 2, this.fileMax + 1));
+          grown.set(this.#scratch);
+          this.#scratch = grown;
+        }
+        const n = readSync(fd, this.#scratch, len, this.#scratch.byteLength - len, null);
+        if (n === 0) break;
+        len += n;
+      }
+      return this.#scratch.subarray(0, len);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  entry(abs: string, rel: string, name: string, depth: number): void {
+    const why = EXCLUDE.find((x) => x.re.test(rel))?.why;
+    if (why !== undefined) return this.skip(rel, `excluded: ${why}`, true);
+    const st = this.attempt("lstat", abs, rel, () => lstatSync(abs));
+    if (st === undefined) return;
+    if (st.isDirectory()) {
+      this.add(rel, () => this.tar.directory(`${name}/`, st));
+      if (depth >= MAX_DEPTH) return this.skip(rel, `contents not walked: deeper than ${MAX_DEPTH}`);
+      return this.dir(abs, rel, name, depth + 1);
+    }
+    if (st.isSymbolicLink()) {
+      const link = this.attempt("readlink", abs, rel, () => readlinkSync(abs, "buffer"));
+      if (link !== undefined) this.add(rel, () => this.tar.symlink(name, link, st));
+      return;
+    }
+    if (!st.isFile()) return this.skip(rel, "not a regular file, directory or symlink");
+    if ((st.mode & 0o444) === 0) return this.skip(rel, "excluded: write-only", true);
+    const data = this.attempt("read", abs, rel, () => this.readCapped(abs));
+    if (data === undefined) return;
+    const cut = data.byteLength > this.fileMax;
+    this.add(rel, () => this.tar.file(name, cut ? data.subarray(0, this.fileMax) : data, st));
+    if (cut && !this.full) this.skip(rel, `truncated at ${this.fileMax} bytes`);
+  }
+
+  dir(abs: string, rel: string, name: string, depth: number): void {
+    const names = this.attempt("readdir", abs, rel, () => readdirSync(abs, "utf8"));
+    if (names === undefined) return;
+    for (const n of names.sort(order(rel === ""))) {
+      if (this.full) return;
+      this.entry(`${abs}/${n}`, rel === "" ? n : `${rel}/${n}`, `${name}/${n}`, depth);
+    }
+  }
+}
+
+function skipLog(pid: number, skipped: ProcfsSkip[], max: number): Uint8Array {
+  // Errors, truncation and the cap first: if the log is cut, the policy lines go.
+  const lines = [...skipped.filter((s) => !s.policy), ...skipped.filter((s) => s.policy)].map((s) => `${s.path}\t${s.reason}\n`);
+  const parts = [`# ecfs-ts .procfs.tgz of /proc/${pid}: entries left out or cut short\n# <path under proc/${pid}>\\t<reason>\n`];
+  let len = Buffer.byteLength(parts[0] ?? "");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] ?? "";
+    const tail = `... ${lines.length - i} more lines\n`;
+    // Room for this line and a later "... N more" (whose N only shrinks) must both remain.
+    if (len + Buffer.byteLength(line) + tail.length > max) {
+      parts.push(tail);
+      break;
+    }
+    parts.push(line);
+    len += Buffer.byteLength(line);
+  }
+  return enc.encode(parts.join(""));
+}
+
+/** The uncompressed tar of /proc/PID, members named proc/PID/..., and what was left out. */
+export function buildProcfsTar(pid: number, opts: ProcfsOptions = {}): ProcfsTar {
+  const fileMax = opts.fileMax ?? PROCFS_FILE_MAX;
+  const archiveMax = opts.archiveMax ?? PROCFS_ARCHIVE_MAX;
+  if (!Number.isSafeInteger(pid) || pid < 1) throw new RangeError(`bad pid ${pid}`);
+  if (!Number.isSafeInteger(fileMax) || fileMax < 0) throw new RangeError(`bad fileMax ${fileMax}`);
+  if (!Number.isSafeInteger(archiveMax) || archiveMax < MIN_ARCHIVE)
+    throw new RangeError(`archiveMax ${archiveMax} is below ${MIN_ARCHIVE}`);
+  const abs = `/proc/${pid}`;
+  let st: Stats;
+  try {
+    st = lstatSync(abs);
+  } catch (e) {
+    throw procError(e, "lstat", abs);
+  }
+  const w = new ProcWalk(pid, fileMax, archiveMax);
+  const top = `proc/${pid}`;
+  w.add("", () => w.tar.directory(`${top}/`, st));
+  w.dir(abs, "", top, 1);
+  const log = skipLog(pid, w.skipped, skipLogMax(archiveMax));
+  const me = { mode: 0o100444, uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, mtimeMs: Date.now() };
+  w.tar.file(`${top}/${PROCFS_SKIPPED_NAME}`, log, me, true);
+  return { tar: w.tar.finish(), members: w.tar.members, skipped: w.skipped };
+}
+
+/** The .procfs.tgz bytes: buildProcfsTar, gzip'd. */
+export function buildProcfsTarball(pid: number, opts: ProcfsOptions = {}): Uint8Array {
+  const level = opts.level ?? 6;
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`bad gzip level ${level}`);
+  return Bun.gzipSync(buildProcfsTar(pid, opts).tar, { level: level as Bun.ZlibCompressionOptions["level"] });
+}

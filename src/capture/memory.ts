@@ -42,6 +42,10 @@ export class LiveMemory implements MemoryReader {
     return done;
   }
 
+  readv(ranges: { addr: bigint; len: number }[], dst: Uint8Array): number {
+    return readRanges(this.pid, ranges, dst);
+  }
+
   close(): void {
     this.#procMem?.close();
     this.#procMem = undefined;

@@ -52,20 +52,35 @@ export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, 
   sink.write(head.bytes, 0);
 
   const chunk = Buffer.alloc(Math.max(PAGE, Math.floor((opts.chunkSize ?? 8 << 20) / PAGE) * PAGE));
+  // Pieces of memory that follow each other in the file are read together: one
+  // MemoryReader.readv (one process_vm_readv with an iovec per piece) per scratch buffer,
+  // however many small mappings it spans.
+  let batch: Piece[] = [];
+  let batchLen = 0;
+  const flush = async () => {
+    if (batch.length === 0) return;
+    const buf = chunk.subarray(0, batchLen);
+    fillBatch(mem, batch, buf, stats);
+    writeSparse(sink, buf, batch[0]!.fileOffset, stats);
+    stats.bytesOfMemory += batchLen;
+    batch = [];
+    batchLen = 0;
+    if (opts.checkpoint) await opts.checkpoint();
+  };
   for (const seg of layout.loads) {
     const total = Number(seg.p_filesz);
-    let done = 0;
-    while (done < total) {
+    for (let done = 0; done < total; ) {
       const len = Math.min(chunk.byteLength, total - done);
-      const addr = seg.p_vaddr + BigInt(done);
-      const buf = chunk.subarray(0, len);
-      fill(mem, addr, buf, stats);
-      writeSparse(sink, buf, seg.p_offset + done, stats);
+      const piece = { addr: seg.p_vaddr + BigInt(done), len, fileOffset: seg.p_offset + done };
+      const last = batch[batch.length - 1];
+      const contiguous = last !== undefined && last.fileOffset + last.len === piece.fileOffset;
+      if (batch.length > 0 && (!contiguous || batchLen + len > chunk.byteLength || batch.length >= MAX_IOV)) await flush();
+      batch.push(piece);
+      batchLen += len;
       done += len;
-      stats.bytesOfMemory += len;
-      if (opts.checkpoint) await opts.checkpoint();
     }
   }
+  await flush();
 
   for (const b of layout.blobs) sink.write(b.bytes, b.offset);
 
@@ -83,6 +98,29 @@ export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, 
   assert(strtab.offset + layout.shstrtab.byteLength === layout.fileSize, "file ends after .shstrtab");
   sink.finish(layout.fileSize);
   return stats;
+}
+
+interface Piece {
+  addr: bigint;
+  len: number;
+  fileOffset: number;
+}
+
+/** IOV_MAX: the most ranges one process_vm_readv takes. */
+const MAX_IOV = 1024;
+
+/** Fill `buf` with the pieces back to back; what the vectored read leaves short is read piece by piece. */
+function fillBatch(mem: MemoryReader, pieces: Piece[], buf: Uint8Array, stats: WriteStats): void {
+  let got = 0;
+  if (pieces.length > 1 && mem.readv) got = mem.readv(pieces, buf);
+  let at = 0;
+  for (const p of pieces) {
+    if (at + p.len > got) {
+      const skip = Math.max(0, got - at);
+      fill(mem, p.addr + BigInt(skip), buf.subarray(at + skip, at + p.len), stats);
+    }
+    at += p.len;
+  }
 }
 
 /** Read `buf.length` bytes at `addr`; what cannot be read becomes zeros, page by page, and a recorded gap. */

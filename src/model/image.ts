@@ -54,6 +54,11 @@ export interface MemoryReader {
    * read; a short count means the rest is unreadable (a hole), not an error.
    */
   read(addr: bigint, dst: Uint8Array): number;
+  /**
+   * Optional vectored form: the ranges back to back into `dst`, in one go where the source
+   * allows (process_vm_readv takes up to 1024). Returns the bytes read from the start of dst.
+   */
+  readv?(ranges: { addr: bigint; len: number }[], dst: Uint8Array): number;
 }
 
 export interface ProcessInfo {

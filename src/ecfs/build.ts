@@ -3,11 +3,13 @@
 // follow ECFS-FORMAT.md: the executable's views, ECFS's own blobs, one section per
 // library mapping, and the .symtab rebuilt from .eh_frame.
 
-import { ET_NONE, PF_R, PF_W, PF_X, SHT_STRTAB, SHT_SYMTAB } from "../elf/consts.ts";
+import { DT_STRSZ, DT_STRTAB, DT_SYMTAB, ET_NONE, PF_R, PF_W, PF_X, SHF_ALLOC, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from "../elf/consts.ts";
 import type { ElfFile } from "../elf/reader.ts";
 import type { Mapping, ProcessImage } from "../model/image.ts";
 import { isDumpable } from "../proc/smaps.ts";
 import { parseEhFrame, symbolsFromFdes } from "./ehframe.ts";
+import { DynamicLinking } from "./dynlink.ts";
+import { dynPtr, dynValue } from "./dynsyms.ts";
 import { exeLayout } from "./exelayout.ts";
 import { exeSections } from "./exesections.ts";
 import { librarySections, loadedLibraries } from "./libsections.ts";
@@ -70,6 +72,8 @@ export function planEcfs(image: ProcessImage, exe: { info: ExeInfo; file?: ElfFi
   const [noteCore, ...rest] = base;
   const sections: SectionPlan[] = [noteCore!, ...exeViews.sections, ...rest, ...libs];
 
+  addResolvedDynsyms(img, sections, problems);
+
   const textIndex = sections.findIndex((s) => s.name === SEC.text) + 1;
   if (exeViews.ehFrame && textIndex > 0) {
     try {
@@ -91,4 +95,60 @@ export function planEcfs(image: ProcessImage, exe: { info: ExeInfo; file?: ElfFi
     plan: { cls, eType: opts.eType ?? ET_NONE, entry: exe.info.entry, notes: encodeNotes(core.notes), loads, sections },
     problems,
   };
+}
+
+/**
+ * .dynsym with every value a runtime address (ECFS-FORMAT.md 7.2, done as ld.so does it:
+ * link-map order, versions, copy relocations). The executable's .dynsym becomes such a copy
+ * (the bytes in ._TEXT stay as they are in memory); every library gets <lib>.dynsym and
+ * <lib>.dynstr (symbol records with sh_entsize and sh_link set) saying where each of its
+ * symbols is in this process. Those are PROGBITS: readelf refuses a second SHT_DYNSYM and
+ * objdump warns about every second symbol table of either type, so only the executable's
+ * tables carry the symbol types; `ecfs read -s` lists the libraries' too.
+ */
+function addResolvedDynsyms(image: ProcessImage, sections: SectionPlan[], problems: string[]): void {
+  const { cls } = image;
+  let link: DynamicLinking;
+  try {
+    link = DynamicLinking.analyze(image);
+  } catch (e) {
+    rethrowIfGone(e);
+    problems.push(`dynamic linking: ${(e as Error).message}`);
+    return;
+  }
+  const names = new Set(sections.map((s) => s.name));
+  const unique = (n: string) => {
+    let name = n;
+    for (let i = 1; names.has(name); i++) name = `${n}.${i}`;
+    names.add(name);
+    return name;
+  };
+  for (const obj of link.objects) {
+    if (obj.isVdso) continue;
+    let bytes: Uint8Array;
+    try {
+      bytes = link.resolvedDynsym(obj);
+    } catch (e) {
+      rethrowIfGone(e);
+      problems.push(`${obj.name}: resolved .dynsym: ${(e as Error).message}`);
+      continue;
+    }
+    if (bytes.byteLength === 0) continue;
+    if (obj.isExecutable) {
+      const i = sections.findIndex((s) => s.name === ".dynsym");
+      if (i >= 0) sections[i] = { ...sections[i]!, data: { kind: "bytes", bytes } };
+      continue;
+    }
+    const symtab = dynPtr(obj, cls, DT_SYMTAB);
+    const strtab = dynPtr(obj, cls, DT_STRTAB);
+    const strsz = dynValue(obj.dynamic, DT_STRSZ);
+    if (symtab === undefined || strtab === undefined || strsz === undefined) continue;
+    const base = obj.name.slice(obj.name.lastIndexOf("/") + 1) || "lib";
+    const dynstr = unique(`${base}.dynstr`);
+    sections.push(
+      { name: dynstr, type: SHT_STRTAB, flags: SHF_ALLOC, addr: strtab, data: { kind: "memory", addr: strtab, size: strsz }, align: 1, entsize: 0 },
+      { name: unique(`${base}.dynsym`), type: SHT_PROGBITS, flags: SHF_ALLOC, addr: symtab, data: { kind: "bytes", bytes }, link: dynstr, align: cls.word, entsize: cls.symSize },
+    );
+  }
+  for (const p of link.problems) problems.push(`${p.where}: ${p.error.message}`);
 }

@@ -84,6 +84,8 @@ export function readelfCheck(file: string): ElfCheck {
     if (r.status !== 0) problems.push(`${tool}: exit status ${r.status}`);
     for (const line of r.stderr.split("\n")) if (line.trim()) problems.push(`${tool} stderr: ${line}`);
     for (const line of r.stdout.split("\n")) {
+      // Symbol table rows name symbols, and libc has one called "error".
+      if (/^\s*\d+: [0-9a-f]+\s+\d+\s+(NOTYPE|FUNC|OBJECT|IFUNC|TLS|SECTION|FILE|COMMON|GNU_IFUNC)\s/.test(line)) continue;
       // Hex dumps of note payloads can spell "bad" ("0b ad" never, "bada0" does): skip numbers.
       const words = line.replace(/\b(0x)?[0-9a-f]{4,}\b/gi, "");
       if (PROBLEM_WORDS.test(words) && !BENIGN.some((re) => re.test(line)))

@@ -4,14 +4,14 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildFixture, killAllFixtures, startFixture, type BuildOptions, type PatternsInfo, type RunningFixture } from "./helpers/fixtures.ts";
-import { liveMemory, readelfCheck } from "./helpers/oracles.ts";
+import { liveMemory, readelfCheck, runGdb } from "./helpers/oracles.ts";
 import { withoutSectionHeaders } from "./helpers/elfedit.ts";
 import { ecfs } from "./helpers/ecfs.ts";
-import { readelfSections, readelfSymbols, type ReadelfSection } from "./elf/oracles.ts";
+import { readelfPhdrs, readelfSections, readelfSymbols, type ReadelfSection } from "./elf/oracles.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-sections-"));
 afterAll(async () => {
@@ -93,11 +93,13 @@ for (const c of CASES) {
     });
 
     test("every memory view holds the live process's bytes at its address", () => {
-      const views = shdrs.filter((s) => s.flags.includes("A") && s.addr !== 0n && s.size > 0n && s.type !== "NOTE");
+      // A view points into a PT_LOAD's bytes; resolved symbol tables (.dynsym) are our own data.
+      const loads = readelfPhdrs(file).filter((p) => p.type === "LOAD");
+      const inLoad = (s: ReadelfSection) => loads.some((p) => s.offset >= p.offset && s.offset < p.offset + p.filesz);
+      const views = shdrs.filter((s) => s.flags.includes("A") && s.addr !== 0n && s.size > 0n && s.type !== "NOTE" && inLoad(s));
       expect(views.length).toBeGreaterThan(10);
       const wrong: string[] = [];
       for (const s of views) {
-        if (s.name === ".dynsym" && s.offset === 0n) continue;
         const size = Number(s.size);
         let live: Uint8Array;
         try {
@@ -120,6 +122,24 @@ for (const c of CASES) {
         expect(s.ndx).toBe(String(text.index));
         expect(s.name === `sub_${s.value.toString(16)}` || !s.name.startsWith("sub_")).toBe(true);
       }
+    });
+
+    test(".dynsym holds the runtime address of every import, as gdb finds it in the live process", () => {
+      const dynsym = readelfSymbols(file).get(".dynsym");
+      if (c.opts.static || c.opts.staticPie) return; // no imports
+      expect(dynsym).toBeDefined();
+      if (!dynsym) return;
+      const libs = readFileSync(`/proc/${fx.pid}/maps`, "utf8").split("\n").map((l) => l.split(/\s+/)[5] ?? "").filter((p) => /\.so/.test(p));
+      // An IFUNC's address is its resolver's; gdb answers with the function it selected.
+      const ifuncs = new Set<string>();
+      for (const lib of new Set(libs)) for (const syms of readelfSymbols(lib).values()) for (const s of syms) if (s.type === "IFUNC") ifuncs.add(s.name.replace(/@.*/, ""));
+      const imports = dynsym.filter((s) => s.ndx === "UND" && s.type === "FUNC" && s.name && !ifuncs.has(s.name.replace(/@.*/, "")));
+      expect(imports.length).toBeGreaterThan(3);
+      const names = imports.map((s) => s.name.replace(/@.*/, ""));
+      const r = runGdb(["-p", String(fx.pid)], names.map((n) => `p/x (unsigned long)&${n}`));
+      const values = [...r.stdout.matchAll(/^\$\d+ = (0x[0-9a-f]+)$/gm)].map((m) => BigInt(m[1]!));
+      expect(values.length).toBe(names.length);
+      expect(imports.map((s, i) => [names[i], s.value.toString(16)])).toEqual(names.map((n, i) => [n, values[i]!.toString(16)]));
     });
 
     test("objdump disassembles the executable's code of the ET_NONE file", () => {

@@ -174,6 +174,8 @@ export interface ReadelfSym {
   size: bigint;
   ndx: string;
   name: string;
+  /** FUNC, OBJECT, NOTYPE, IFUNC, ... */
+  type: string;
 }
 
 export function readelfSymbols(path: string): Map<string, ReadelfSym[]> {
@@ -186,8 +188,8 @@ export function readelfSymbols(path: string): Map<string, ReadelfSym[]> {
       tables.set(t[1]!, cur);
       continue;
     }
-    const m = /^\s*(\d+): ([0-9a-f]+)\s+(0x[0-9a-f]+|\d+) \S+\s+\S+\s+\S+\s+(?:\[[^\]]*\]\s+)?(\S+) ?(.*)$/.exec(line);
-    if (m && cur) cur.push({ num: Number(m[1]), value: hex(m[2]!), size: num(m[3]!), ndx: m[4]!, name: m[5]! });
+    const m = /^\s*(\d+): ([0-9a-f]+)\s+(0x[0-9a-f]+|\d+) (\S+)\s+\S+\s+\S+\s+(?:\[[^\]]*\]\s+)?(\S+) ?(.*)$/.exec(line);
+    if (m && cur) cur.push({ num: Number(m[1]), value: hex(m[2]!), size: num(m[3]!), type: m[4]!, ndx: m[5]!, name: m[6]! });
   }
   return tables;
 }

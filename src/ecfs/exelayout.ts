@@ -4,10 +4,9 @@
 // read from the target, so all of it is bounded and may be missing.
 
 import type { ElfClass } from "../elf/class.ts";
-import { ByteReader } from "../elf/bytes.ts";
 import { AT_PHDR, AT_PHNUM, PT_DYNAMIC, PT_LOAD, PT_PHDR } from "../elf/consts.ts";
 import { parseAuxv } from "../elf/notes.ts";
-import { parseDynamic, type Dyn, type Phdr } from "../elf/reader.ts";
+import { parseDynamic, parsePhdrs, type Dyn, type Phdr } from "../elf/reader.ts";
 import type { ProcessImage } from "../model/image.ts";
 import { readExact, rethrowIfGone } from "./target.ts";
 
@@ -24,29 +23,6 @@ export interface ExeLayout {
 const PTR_TAGS = new Set<bigint>([3n, 4n, 5n, 6n, 7n, 12n, 13n, 17n, 21n, 23n, 25n, 26n, 32n, 0x6ffffef5n, 0x6ffffff0n, 0x6ffffffcn, 0x6ffffffen]);
 const MAX_PHNUM = 4096;
 const MAX_DYN = 4096;
-
-function parsePhdrs(bytes: Uint8Array, cls: ElfClass, count: number): Phdr[] {
-  const r = new ByteReader(bytes);
-  const out: Phdr[] = [];
-  const w = cls.word;
-  for (let i = 0; i < count; i++) {
-    const o = i * cls.phdrSize;
-    if (w === 8) {
-      out.push({
-        p_type: r.u32(o, "p_type"), p_flags: r.u32(o + 4, "p_flags"), p_offset: r.u64(o + 8, "p_offset"),
-        p_vaddr: r.u64(o + 16, "p_vaddr"), p_paddr: r.u64(o + 24, "p_paddr"), p_filesz: r.u64(o + 32, "p_filesz"),
-        p_memsz: r.u64(o + 40, "p_memsz"), p_align: r.u64(o + 48, "p_align"),
-      });
-    } else {
-      out.push({
-        p_type: r.u32(o, "p_type"), p_offset: BigInt(r.u32(o + 4, "p_offset")), p_vaddr: BigInt(r.u32(o + 8, "p_vaddr")),
-        p_paddr: BigInt(r.u32(o + 12, "p_paddr")), p_filesz: BigInt(r.u32(o + 16, "p_filesz")),
-        p_memsz: BigInt(r.u32(o + 20, "p_memsz")), p_flags: r.u32(o + 24, "p_flags"), p_align: BigInt(r.u32(o + 28, "p_align")),
-      });
-    }
-  }
-  return out;
-}
 
 export function exeLayout(image: ProcessImage): ExeLayout {
   const { cls, mem } = image;
@@ -97,8 +73,4 @@ export function exeLayout(image: ProcessImage): ExeLayout {
     }
   }
   return { bias, phdrs, dynamic, problems };
-}
-
-export function dynValue(dyn: Dyn[], tag: number): bigint | undefined {
-  return dyn.find((d) => d.d_tag === BigInt(tag))?.d_val;
 }

@@ -16,7 +16,8 @@ import {
 import { stType, type ElfFile, type Shdr } from "../elf/reader.ts";
 import type { MemoryReader } from "../model/image.ts";
 import { decodeEhFrameHdr, parseEhFrame } from "./ehframe.ts";
-import { dynValue, type ExeLayout } from "./exelayout.ts";
+import { dynValue } from "./dynsyms.ts";
+import type { ExeLayout } from "./exelayout.ts";
 import type { SectionPlan } from "./plan.ts";
 import { readExact, readUpTo, rethrowIfGone } from "./target.ts";
 

@@ -9,7 +9,7 @@
 // unreadable node, name or dynamic section into a reported problem.
 
 import { AT_BASE, AT_PHDR, AT_PHENT, AT_PHNUM, AT_SYSINFO_EHDR, DT_DEBUG, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_PHDR } from "../elf/consts.ts";
-import { type Dyn, parseDynamic, type Phdr } from "../elf/reader.ts";
+import { type Dyn, parseDynamic, parsePhdrs, type Phdr } from "../elf/reader.ts";
 import { ElfFormatError } from "../errors.ts";
 import type { Mapping } from "../model/image.ts";
 import { type AuxvEntry, auxvValue, parseAuxv } from "../proc/auxv.ts";
@@ -65,29 +65,9 @@ export interface LinkMapResult {
 }
 
 // Elf64_Phdr / Elf32_Phdr field offsets (elf(5)); the same table as reader.ts, for phdrs in memory.
-const PHDR = {
-  8: { p_type: 0, p_flags: 4, p_offset: 8, p_vaddr: 16, p_paddr: 24, p_filesz: 32, p_memsz: 40, p_align: 48 },
-  4: { p_type: 0, p_offset: 4, p_vaddr: 8, p_paddr: 12, p_filesz: 16, p_memsz: 20, p_flags: 24, p_align: 28 },
-} as const;
 
 function readPhdrs(rm: RemoteMemory, addr: bigint, n: number): Phdr[] {
-  const cls = rm.cls;
-  const w = cls.word;
-  const L = PHDR[w];
-  const r = rm.reader(addr, n * cls.phdrSize, "program headers");
-  return Array.from({ length: n }, (_, i) => {
-    const o = i * cls.phdrSize;
-    return {
-      p_type: r.u32(o + L.p_type, "p_type"),
-      p_flags: r.u32(o + L.p_flags, "p_flags"),
-      p_offset: r.word(o + L.p_offset, w, "p_offset"),
-      p_vaddr: r.word(o + L.p_vaddr, w, "p_vaddr"),
-      p_paddr: r.word(o + L.p_paddr, w, "p_paddr"),
-      p_filesz: r.word(o + L.p_filesz, w, "p_filesz"),
-      p_memsz: r.word(o + L.p_memsz, w, "p_memsz"),
-      p_align: r.word(o + L.p_align, w, "p_align"),
-    };
-  });
+  return parsePhdrs(rm.reader(addr, n * rm.cls.phdrSize, "program headers").bytes, rm.cls, n);
 }
 
 /** Dynamic entries at addr, read in chunks until DT_NULL. */

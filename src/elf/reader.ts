@@ -170,6 +170,28 @@ export function parseSymbols(bytes: Uint8Array, strtab: Uint8Array, cls: ElfClas
   return out;
 }
 
+/** `count` Elf64_Phdr / Elf32_Phdr records from `bytes` (a file's table, or one read from memory). */
+export function parsePhdrs(bytes: Uint8Array, cls: ElfClass, count: number, base = 0): Phdr[] {
+  const r = new ByteReader(bytes, base);
+  const L = PHDR[cls.word];
+  const w = cls.word;
+  const out: Phdr[] = [];
+  for (let i = 0; i < count; i++) {
+    const o = i * cls.phdrSize;
+    out.push({
+      p_type: r.u32(o + L.p_type, "p_type"),
+      p_flags: r.u32(o + L.p_flags, "p_flags"),
+      p_offset: r.word(o + L.p_offset, w, "p_offset"),
+      p_vaddr: r.word(o + L.p_vaddr, w, "p_vaddr"),
+      p_paddr: r.word(o + L.p_paddr, w, "p_paddr"),
+      p_filesz: r.word(o + L.p_filesz, w, "p_filesz"),
+      p_memsz: r.word(o + L.p_memsz, w, "p_memsz"),
+      p_align: r.word(o + L.p_align, w, "p_align"),
+    });
+  }
+  return out;
+}
+
 /** Dynamic entries up to DT_NULL (excluded). A trailing partial entry is ignored: callers often
  * read a dynamic segment from memory with a rounded length. */
 export function parseDynamic(bytes: Uint8Array, cls: ElfClass, base = 0): Dyn[] {
@@ -272,25 +294,10 @@ export class ElfFile {
 
   programs(): readonly Phdr[] {
     if (this.#programs) return this.#programs;
-    const out: Phdr[] = [];
+    let out: Phdr[] = [];
     if (this.phnum > 0) {
       const base = Number(this.header.e_phoff); // bounded by the length in open()
-      const r = new ByteReader(this.src.read(base, this.phnum * this.cls.phdrSize, "program header table"), base);
-      const L = PHDR[this.cls.word];
-      const w = this.cls.word;
-      for (let i = 0; i < this.phnum; i++) {
-        const o = i * this.cls.phdrSize;
-        out.push({
-          p_type: r.u32(o + L.p_type, "p_type"),
-          p_flags: r.u32(o + L.p_flags, "p_flags"),
-          p_offset: r.word(o + L.p_offset, w, "p_offset"),
-          p_vaddr: r.word(o + L.p_vaddr, w, "p_vaddr"),
-          p_paddr: r.word(o + L.p_paddr, w, "p_paddr"),
-          p_filesz: r.word(o + L.p_filesz, w, "p_filesz"),
-          p_memsz: r.word(o + L.p_memsz, w, "p_memsz"),
-          p_align: r.word(o + L.p_align, w, "p_align"),
-        });
-      }
+      out = parsePhdrs(this.src.read(base, this.phnum * this.cls.phdrSize, "program header table"), this.cls, this.phnum, base);
     }
     this.#programs = out;
     return out;

@@ -67,6 +67,18 @@ export class OutputError extends Error {
   }
 }
 
+/** A file cannot be read as an ECFS file at all, or lacks what was asked for (the reader's domain). */
+export class EcfsError extends Error {
+  override name = "EcfsError";
+  constructor(
+    readonly path: string,
+    readonly what: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${path}: ${what}`, options);
+  }
+}
+
 /** We were asked to stop (SIGINT, SIGTERM, SIGHUP); the work was undone. */
 export class InterruptedError extends Error {
   override name = "InterruptedError";

@@ -3,6 +3,7 @@
 // Errors become one line (cli/report.ts); only --help goes through citty's runMain.
 
 import { defineCommand, runCommand, runMain } from "citty";
+import { basename } from "node:path";
 import { report } from "./cli/report.ts";
 
 export const VERSION = "0.1.0";
@@ -12,10 +13,14 @@ const main = defineCommand({
   subCommands: {
     snapshot: () => import("./cli/snapshot.ts").then((m) => m.default),
     flip: () => import("./cli/flip.ts").then((m) => m.default),
+    read: () => import("./cli/read.ts").then((m) => m.default),
   },
 });
 
-const rawArgs = process.argv.slice(2);
+// Run as `readecfs`, the arguments are those of `read`. A script keeps its name in argv[1] (bun
+// resolves a symlink there); a compiled binary has its build name in argv[1], how it was run in argv0.
+const asReadecfs = [process.argv[1], process.argv0].some((a) => /^readecfs(\.[jt]s)?$/.test(basename(a ?? "")));
+const rawArgs = asReadecfs ? ["read", ...process.argv.slice(2)] : process.argv.slice(2);
 if (rawArgs.length === 0 || rawArgs.includes("--help") || rawArgs.includes("--version") || (rawArgs.includes("-h") && rawArgs[0] !== "read")) {
   await runMain(main, { rawArgs });
 } else {

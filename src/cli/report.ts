@@ -2,7 +2,7 @@
 // message and exit code; anything else is a bug, so it keeps its stack.
 
 import * as v from "valibot";
-import { ElfFormatError, InterruptedError, OutputError, ProcParseError, SyscallError, TargetError, UsageError } from "../errors.ts";
+import { EcfsError, ElfFormatError, InterruptedError, OutputError, ProcParseError, SyscallError, TargetError, UsageError } from "../errors.ts";
 
 export const EXIT_USAGE = 2;
 export const EXIT_FAILURE = 1;
@@ -29,7 +29,7 @@ export function report(e: unknown, write: (line: string) => void = (l) => proces
     const num: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
     return 128 + (num[e.signal] ?? 0);
   }
-  if (e instanceof TargetError || e instanceof OutputError) {
+  if (e instanceof TargetError || e instanceof OutputError || e instanceof EcfsError) {
     write(`ecfs: ${e.message}`);
     return EXIT_FAILURE;
   }

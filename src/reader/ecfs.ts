@@ -362,7 +362,11 @@ export class EcfsFile {
       isIfunc: (a) => ifuncs.has(a),
       sameObject: (a, b) => {
         const p = objectOf(a);
-        return p === undefined ? undefined : p === objectOf(b);
+        if (p === undefined) return undefined;
+        if (p === objectOf(b)) return true;
+        // glibc's time, gettimeofday, clock_gettime and getcpu IFUNCs pick the vDSO's function.
+        const vdso = this.section(".vdso");
+        return vdso !== undefined && vdso.sh_size > 0n && b >= vdso.sh_addr && b < vdso.sh_addr + vdso.sh_size;
       },
       relocs: { bytes: this.elf.sectionData(rel), rela: rel.sh_type === SHT_RELA, entsize: rel.sh_entsize, offset: Number(rel.sh_offset) },
       dynsym: this.dynamicSymbols(),

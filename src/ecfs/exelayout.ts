@@ -3,7 +3,6 @@
 // dynamic section (from memory, after ld.so's relocation of d_ptr values). All of it is
 // read from the target, so all of it is bounded and may be missing.
 
-import type { ElfClass } from "../elf/class.ts";
 import { AT_PHDR, AT_PHNUM, PT_DYNAMIC, PT_LOAD, PT_PHDR } from "../elf/consts.ts";
 import { parseAuxv } from "../elf/notes.ts";
 import { parseDynamic, parsePhdrs, type Dyn, type Phdr } from "../elf/reader.ts";

@@ -9,7 +9,6 @@ import { ByteReader, ByteWriter, utf8 } from "../elf/bytes.ts";
 import type { ElfClass } from "../elf/class.ts";
 import { ElfFormatError, assert } from "../errors.ts";
 import type { FdEntry } from "../proc/fds.ts";
-import { formatIPv4 } from "../proc/inet.ts";
 import { type SocketEntry, socketInode } from "../proc/sockets.ts";
 
 export const SEC_FDINFO_EXT = ".fdinfo.ext";

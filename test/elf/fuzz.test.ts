@@ -195,7 +195,8 @@ test("mutated cores and binaries: only ElfFormatError escapes, nothing hangs", (
   if (process.env.ELF_FUZZ_STATS) console.log({ seed, iterations, formatErrors, slowest, rss: process.memoryUsage().rss - rss0 });
   // The seeds are intact again, so the undo bookkeeping is right.
   seeds.forEach((s, i) => expect(s.bytes).toEqual(new Uint8Array(readFileSync(seedFiles[i]!))));
-  expect(iterations).toBeGreaterThan(1000);
+  // A floor that proves the loop ran, not a speed test: a loaded CI machine does fewer.
+  expect(iterations).toBeGreaterThan(200);
   expect(formatErrors).toBeGreaterThan(iterations / 4);
   expect(slowest).toBeLessThan(1000);
   expect(process.memoryUsage().rss - rss0).toBeLessThan(1024 * 2 ** 20);

@@ -213,7 +213,8 @@ test("mutated ECFS files: only ElfFormatError/EcfsError escape, nothing hangs, m
   if (process.env.READER_FUZZ_STATS) console.log({ seed, iterations, cliRuns, rejected, slowest, rss: process.memoryUsage().rss - rss0 });
   // The seeds are intact, so every mutation was undone.
   for (const s of seeds) expect(s.bytes).toEqual(s.pristine);
-  expect(iterations).toBeGreaterThan(1000);
+  // A floor that proves the loop ran, not a speed test: a loaded CI machine does fewer.
+  expect(iterations).toBeGreaterThan(200);
   expect(rejected).toBeGreaterThan(iterations / 4);
   expect(slowest).toBeLessThan(1000);
   expect(process.memoryUsage().rss - rss0).toBeLessThan(1024 * 2 ** 20);

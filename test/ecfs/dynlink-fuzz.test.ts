@@ -13,6 +13,7 @@ import { AT_PHNUM, DT_GNU_HASH, DT_HASH, DT_STRSZ, DT_VERNEEDNUM } from "../../s
 import type { MemoryReader } from "../../src/model/image.ts";
 import { killAllFixtures, startFixture } from "../helpers/fixtures.ts";
 import { buildDynlink, liveInput, ProcMemReader } from "./dynlink-live.ts";
+import { rng } from "../helpers/fuzz.ts";
 
 afterAll(killAllFixtures);
 
@@ -84,17 +85,6 @@ function fullRun(input: DynlinkInput): { dl: DynamicLinking; ms: number } {
   return { dl, ms: performance.now() - t0 };
 }
 
-/** mulberry32. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const MAX_MS = 3000;
 /** An address no mapping uses, for synthetic regions and dangling pointers. */

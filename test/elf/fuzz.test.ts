@@ -12,6 +12,7 @@ import { ElfFile } from "../../src/elf/reader.ts";
 import { type ByteSource, BytesSource, FileSource } from "../../src/elf/source.ts";
 import { ElfFormatError } from "../../src/errors.ts";
 import { binaries, cleanupFixtures, gcoreOf, kernelCoreOf, kernelCoreUnavailable } from "./fixtures.ts";
+import { rng, EDGE } from "../helpers/fuzz.ts";
 
 const tmp = mkdtempSync("/tmp/ecfs-ts-fuzz-");
 afterAll(() => {
@@ -27,17 +28,6 @@ const seedFiles = [
   B.nopie32,
 ];
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 interface Seed {
   name: string;
@@ -69,8 +59,6 @@ const seeds: Seed[] = seedFiles.map((p) => {
   return { name: p, bytes, regions: regionsOf(bytes) };
 });
 
-const EDGE = [0n, 1n, 2n, 3n, 4n, 7n, 8n, 0x10n, 0xffn, 0x100n, 0xfffen, 0xffffn, 0x10000n, 0x7fffffffn, 0x80000000n,
-  0xfffffffen, 0xffffffffn, 0x100000000n, 1n << 53n, (1n << 63n) - 1n, 1n << 63n, (1n << 64n) - 1n];
 
 type Mutation = { off: number; old: Uint8Array; what: string };
 

@@ -22,6 +22,7 @@ import { renderJson, renderText } from "../../src/reader/render.ts";
 import { buildReport, SELECT_ALL } from "../../src/reader/report.ts";
 import { killAllFixtures } from "../helpers/fixtures.ts";
 import { snapshotFixture } from "./snapshots.ts";
+import { rng, EDGE } from "../helpers/fuzz.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-reader-fuzz-"));
 afterAll(async () => {
@@ -29,17 +30,6 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** mulberry32: small, seedable, good enough to pick mutations. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 interface Seed {
   name: string;
@@ -68,8 +58,6 @@ function seedOf(path: string): Seed {
   return { name: path, bytes, pristine: bytes.slice(), word: f.cls.word, shoff, shnum: f.shnum, phoff, phnum: f.phnum, regions };
 }
 
-const EDGE = [0n, 1n, 2n, 3n, 4n, 7n, 8n, 0x10n, 0xffn, 0x100n, 0xfffen, 0xffffn, 0x10000n, 0x7fffffffn, 0x80000000n,
-  0xfffffffen, 0xffffffffn, 0x100000000n, 1n << 53n, (1n << 63n) - 1n, 1n << 63n, (1n << 64n) - 1n];
 
 type Undo = { off: number; old: Uint8Array; what: string };
 

@@ -18,3 +18,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 npm ci --no-audit --no-fund
+# Bun arrives through the `bun` package's postinstall; should an npm refuse to run install
+# scripts, run that step by hand.
+if ! ./node_modules/.bin/bun --version >/dev/null 2>&1; then node node_modules/bun/install.js; fi
+./node_modules/.bin/bun --version >/dev/null

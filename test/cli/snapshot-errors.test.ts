@@ -170,6 +170,25 @@ describe("outputs that cannot be written: the target is never stopped", () => {
   });
 });
 
+describe("targets in unusual states", () => {
+  test("a stopped process (SIGSTOP) is snapshot and left stopped; SIGCONT resumes it", async () => {
+    const fx = await startFixture<PatternsInfo>(buildFixture("patterns"));
+    process.kill(fx.pid, "SIGSTOP");
+    const deadline = Date.now() + 5000;
+    while (taskState(fx.pid, fx.pid) !== "T" && Date.now() < deadline) await Bun.sleep(5);
+    const out = join(work, "stopped.ecfs");
+    const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", out]);
+    expect(r.code).toBe(0);
+    expect(taskState(fx.pid, fx.pid)).toBe("T");
+    expect(tracerOf(fx.pid)).toBe("0");
+    process.kill(fx.pid, "SIGCONT");
+    while (taskState(fx.pid, fx.pid) !== "S" && Date.now() < deadline + 5000) await Bun.sleep(5);
+    untouched(fx.pid, fx.info);
+    rmSync(out);
+    await fx.kill();
+  });
+});
+
 describe("interruptions", () => {
   test("the target dies mid-snapshot: a clear message, no file", async () => {
     const fx = await startFixture<PatternsInfo>(buildFixture("patterns"), ["--heap-mib", "1024"], {}, { timeoutMs: 60_000 });

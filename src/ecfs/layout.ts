@@ -43,6 +43,15 @@ export interface Blob {
   bytes: Uint8Array;
 }
 
+/** Reserved room for a section whose bytes come after the memory copy. */
+export interface LateBlob {
+  /** Index in CoreLayout.sections. */
+  section: number;
+  offset: number;
+  maxSize: number;
+  produce: (gaps: readonly { addr: bigint; len: number }[]) => Uint8Array;
+}
+
 export interface CoreLayout {
   phoff: number;
   /** The real count; e_phnum is PN_XNUM when this does not fit. */
@@ -53,6 +62,7 @@ export interface CoreLayout {
   loads: PlacedSegment[];
   /** Our bytes after the memory image, in increasing offset order. */
   blobs: Blob[];
+  late: LateBlob[];
   shoff: number;
   /** Sections including the null section 0 and .shstrtab (last). */
   sections: PlacedSection[];
@@ -114,6 +124,7 @@ export function layoutCore(plan: CorePlan): CoreLayout {
   });
 
   const blobs: Blob[] = [];
+  const late: LateBlob[] = [];
   const sections: PlacedSection[] = [];
   for (const [i, s] of plan.sections.entries()) {
     let offset = 0;
@@ -135,6 +146,13 @@ export function layoutCore(plan: CorePlan): CoreLayout {
       case "notes":
         offset = notesOffset;
         size = BigInt(plan.notes.byteLength);
+        break;
+      case "late":
+        pos = alignUp(pos, Math.max(1, s.align));
+        offset = pos;
+        // Index + 1: the null section is put in front below.
+        late.push({ section: i + 1, offset, maxSize: s.data.maxSize, produce: s.data.produce });
+        pos += s.data.maxSize;
         break;
       case "empty":
         break;
@@ -168,7 +186,7 @@ export function layoutCore(plan: CorePlan): CoreLayout {
   sections.unshift(null0);
 
   return {
-    phoff, phnum, notesOffset, segments: [note, ...loads], loads, blobs, shoff, sections, shstrtab,
+    phoff, phnum, notesOffset, segments: [note, ...loads], loads, blobs, late, shoff, sections, shstrtab,
     fileSize: pos,
     e_phnum: phnum >= PN_XNUM ? PN_XNUM : phnum,
     e_shnum: shnum >= SHN_LORESERVE ? 0 : shnum,

@@ -20,7 +20,12 @@ export type SectionData =
   /** The PT_NOTE contents. */
   | { kind: "notes" }
   /** A header with no data (a mapping that does not exist, or was not dumped). */
-  | { kind: "empty" };
+  | { kind: "empty" }
+  /**
+   * Bytes known only once the memory is copied (which pages could not be read). Room for
+   * `maxSize` is reserved up front, so no offset moves; sh_size is what `produce` returned.
+   */
+  | { kind: "late"; maxSize: number; produce: (gaps: readonly { addr: bigint; len: number }[]) => Uint8Array };
 
 export interface SectionPlan {
   name: string;

@@ -32,6 +32,7 @@ export const SEC = {
   environ: ".environ",
   maps: ".maps",
   procfs: ".procfs.tgz",
+  gaps: ".gaps",
   fdinfoExt: SEC_FDINFO_EXT,
   threadStack: (tid: number) => `.stack.${tid}`,
 } as const;
@@ -43,6 +44,18 @@ export interface ExeInfo {
   hasInterp: boolean;
   /** e_shnum == 0 or e_shoff == 0. */
   strippedShdrs: boolean;
+}
+
+/** .gaps record: u64 address, u64 length of memory that could not be read (zeros in the file). */
+export const GAP_RECORD = 16;
+/** Records kept; runs of adjacent pages are one record, so more means a strange process. */
+export const GAPS_MAX = 4096;
+
+export function encodeGaps(gaps: readonly { addr: bigint; len: number }[]): Uint8Array {
+  const n = Math.min(gaps.length, GAPS_MAX);
+  const w = new ByteWriter(n * GAP_RECORD);
+  for (let i = 0; i < n; i++) w.u64(i * GAP_RECORD, gaps[i]!.addr).u64(i * GAP_RECORD + 8, BigInt(gaps[i]!.len));
+  return w.bytes;
 }
 
 export function personalityBits(exe: ExeInfo, heuristics: boolean): number {
@@ -123,6 +136,10 @@ export function baseSections(image: ProcessImage, notes: CoreNotes, exe: ExeInfo
   const xs = image.threads.map((t) => t.xstate).filter((x): x is Uint8Array => x !== undefined);
   if (xs.length === image.threads.length && xs.length > 0 && xs.every((x) => x.byteLength === xs[0]!.byteLength))
     sections.push(blob(SEC.xstate, concat(xs), 64, xs[0]!.byteLength));
+  sections.push({
+    name: SEC.gaps, type: SHT_PROGBITS, flags: 0, addr: 0n, align: 8, entsize: GAP_RECORD,
+    data: { kind: "late", maxSize: GAPS_MAX * GAP_RECORD, produce: encodeGaps },
+  });
   sections.push(blob(SEC.fdinfoExt, encodeFdInfoExt(info.fds, info.sockets), 1, 0));
   sections.push(blob(SEC.environ, info.environ, 1, 0));
   sections.push(blob(SEC.maps, utf8.encode(info.mapsText), 1, 0));

@@ -83,12 +83,19 @@ export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, 
   await flush();
 
   for (const b of layout.blobs) sink.write(b.bytes, b.offset);
+  const lateSizes = new Map<number, bigint>();
+  for (const l of layout.late) {
+    const bytes = l.produce(stats.gaps);
+    assert(bytes.byteLength <= l.maxSize, "late section fits its reserved room");
+    sink.write(bytes, l.offset);
+    lateSizes.set(l.section, BigInt(bytes.byteLength));
+  }
 
   const shdrs = new ByteWriter(layout.sections.length * cls.shdrSize);
   layout.sections.forEach((s, i) =>
     encodeShdr(cls, {
       sh_name: s.nameOffset, sh_type: s.type, sh_flags: BigInt(s.flags), sh_addr: s.addr, sh_offset: s.offset,
-      sh_size: s.size, sh_link: s.link, sh_info: s.info, sh_addralign: BigInt(s.align), sh_entsize: BigInt(s.entsize),
+      sh_size: lateSizes.get(i) ?? s.size, sh_link: s.link, sh_info: s.info, sh_addralign: BigInt(s.align), sh_entsize: BigInt(s.entsize),
     }, shdrs, i * cls.shdrSize),
   );
   sink.write(shdrs.bytes, layout.shoff);

@@ -6,8 +6,9 @@
 // read checked against the file length and MAX_READ, so no allocation follows an unchecked
 // field. Absent sections give undefined or []; malformed ones an ElfFormatError.
 
+import { ByteReader } from "../elf/bytes.ts";
 import type { ElfClass } from "../elf/class.ts";
-import { ElfFormatError } from "../errors.ts";
+import { EcfsError, ElfFormatError } from "../errors.ts";
 import {
   DT_PLTGOT, EM_386, EM_X86_64, emName, ET_CORE, ET_NONE, etName, NOTE_NAME_CORE, NT_FILE, NT_PRPSINFO, PT_NOTE, SHN_UNDEF,
   SHT_DYNSYM, SHT_NOBITS, SHT_RELA, SHT_SYMTAB, STT_GNU_IFUNC,
@@ -18,7 +19,6 @@ import { type ByteSource, FileSource } from "../elf/source.ts";
 import { SEC } from "../ecfs/sections.ts";
 import { SEC_FDINFO_EXT } from "../ecfs/fdinfo.ts";
 import { errorCode } from "../sys/errno.ts";
-import { EcfsError } from "../errors.ts";
 import { type FdInfo, joinFds } from "./fds.ts";
 import {
   type AuxvItem, cString, decodeAuxv, decodePersonality, nulSeparated, type Personality, psargsArgv, shlibKind,
@@ -277,6 +277,18 @@ export class EcfsFile {
   siginfo(): Siginfo | undefined {
     const sh = this.section(SEC.siginfo);
     return sh && decodeSiginfo(this.elf.sectionData(sh), this.cls, Number(sh.sh_offset));
+  }
+
+  /** Memory the writer could not read (the file has zeros there): `.gaps`, u64 address and length pairs. */
+  gaps(): { addr: bigint; len: bigint }[] {
+    const sh = this.section(SEC.gaps);
+    if (!sh) return [];
+    const bytes = this.elf.sectionData(sh);
+    if (bytes.byteLength % 16 !== 0) throw new ElfFormatError(Number(sh.sh_offset), ".gaps size not a multiple of 16", bytes.byteLength);
+    const r = new ByteReader(bytes, Number(sh.sh_offset));
+    const out: { addr: bigint; len: bigint }[] = [];
+    for (let o = 0; o < bytes.byteLength; o += 16) out.push({ addr: r.u64(o, "gap address"), len: r.u64(o + 8, "gap length") });
+    return out;
   }
 
   /** si_addr when the process died of SIGSEGV, SIGBUS, SIGILL or SIGFPE (libecfs get_fault_location). */

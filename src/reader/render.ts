@@ -106,6 +106,10 @@ export function* renderText(r: ReadReport, word: 4 | 8): Generator<string> {
     yield `- Process (NT_PRPSINFO): pid ${p.pid} ppid ${p.ppid} uid ${p.uid} gid ${p.gid} state ${p.state} comm ${JSON.stringify(p.comm)}`;
   }
   if (r.faultAddress !== undefined) yield `- Fault location: ${r.faultAddress === null ? "none" : hex(r.faultAddress)}`;
+  if (r.gaps && r.gaps.length > 0) {
+    yield `- Unreadable memory, zeros in the file (.gaps): ${r.gaps.length} range(s)`;
+    for (const g of r.gaps) yield `\t${hex(g.addr)}-${hex(g.addr + g.len)} (${g.len} bytes)`;
+  }
   if (r.threads) {
     yield `- Thread count (.prstatus): ${r.threads.length}`;
     yield "- Thread info (.prstatus):";

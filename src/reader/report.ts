@@ -99,6 +99,8 @@ export interface ReadReport {
   siginfo?: Siginfo;
   /** si_addr of a SIGSEGV/SIGBUS/SIGILL/SIGFPE; null when the signal has none. */
   faultAddress?: bigint | null;
+  /** Memory that could not be read when the file was written (zeros in the file). */
+  gaps?: { addr: bigint; len: bigint }[];
   threadCount?: number;
   threads?: ThreadReport[];
   fds?: FdInfo[];
@@ -191,6 +193,7 @@ export function buildReport(f: EcfsFile, sel: ReadSelection): ReadReport {
       });
     });
     part(".fdinfo", () => f.fdInfo(), (v) => (report.fds = v));
+    part(".gaps", () => f.gaps(), (v) => (report.gaps = v));
   }
   if (sel.shlibs) part("shared library sections", () => f.shlibMappings(), (v) => (report.shlibs = v));
   if (sel.symbols) {

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { buildFixture, killAllFixtures, startFixture, taskIds, taskState, type PatternsInfo } from "../helpers/fixtures.ts";
+import { buildFixture, killAllFixtures, startFixture, taskIds, taskState, type FixtureInfo, type PatternsInfo } from "../helpers/fixtures.ts";
 import { liveMemory } from "../helpers/oracles.ts";
 import { patternMismatch } from "../helpers/pattern.ts";
 import { MAIN, ecfs, ecfsAsync } from "../helpers/ecfs.ts";
@@ -184,6 +184,25 @@ describe("targets in unusual states", () => {
     process.kill(fx.pid, "SIGCONT");
     while (taskState(fx.pid, fx.pid) !== "S" && Date.now() < deadline + 5000) await Bun.sleep(5);
     untouched(fx.pid, fx.info);
+    rmSync(out);
+    await fx.kill();
+  });
+});
+
+describe("memory nobody can read", () => {
+  test("is zero-filled, reported on stderr, and listed in .gaps", async () => {
+    const fx = await startFixture<FixtureInfo & { map: bigint }>(buildFixture("unreadable"));
+    const out = join(work, "gaps.ecfs");
+    const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", out]);
+    expect(r.code).toBe(0);
+    const first = fx.info.map + 4096n;
+    expect(r.stderr.trim()).toBe(`ecfs: warning: 8192 bytes in 1 ranges could not be read and are zero-filled (first at 0x${first.toString(16)})`);
+    const sec = spawnSync("readelf", ["-S", "-W", out], { encoding: "utf8" }).stdout.split("\n").find((l) => / \.gaps /.test(l))!;
+    const [off, size] = sec.trim().split(/\s+/).slice(4, 6).map((x) => Number.parseInt(x, 16));
+    const bytes = readFileSync(out).subarray(off!, off! + size!);
+    expect(size).toBe(16);
+    expect(bytes.readBigUInt64LE(0)).toBe(first);
+    expect(bytes.readBigUInt64LE(8)).toBe(8192n);
     rmSync(out);
     await fx.kill();
   });

@@ -19,7 +19,8 @@ const PROGRAMS: { name: string; argv: string[] }[] = [
   { name: "bash", argv: ["bash", "-c", "read -t 120 x"] },
   { name: "python3", argv: ["python3", "-c", "import time, threading; threading.Thread(target=time.sleep, args=(120,)).start(); time.sleep(120)"] },
   { name: "node", argv: [process.env.NODE ?? "node", "-e", "setTimeout(() => {}, 120000)"] },
-  { name: "gdb", argv: ["gdb", "-batch", "-nx", "-ex", "shell sleep 120"] },
+  // gdb waits in its own python, so killing it leaves no child behind.
+  { name: "gdb", argv: ["gdb", "-batch", "-nx", "-ex", "python import time; time.sleep(120)"] },
 ];
 
 async function parked(pid: number): Promise<void> {

@@ -103,7 +103,8 @@ describe("pids that cannot be snapshot", () => {
 
   test("already traced: names the tracer", async () => {
     const fx = await startFixture<PatternsInfo>(buildFixture("patterns"));
-    const gdb = Bun.spawn(["gdb", "-batch", "-nx", "-p", String(fx.pid), "-ex", "shell sleep 4"], { stdout: "ignore", stderr: "ignore" });
+    // gdb waits in its own python, so killing gdb leaves no child behind.
+    const gdb = Bun.spawn(["gdb", "-batch", "-nx", "-p", String(fx.pid), "-ex", "python import time; time.sleep(30)"], { stdout: "ignore", stderr: "ignore" });
     try {
       const deadline = Date.now() + 10_000;
       while (tracerOf(fx.pid) === "0" && Date.now() < deadline) await Bun.sleep(20);
@@ -137,10 +138,12 @@ describe("outputs that cannot be written: the target is never stopped", () => {
   });
 
   test("directory not writable (as nobody, snapshotting its own process)", async () => {
-    const own = Bun.spawn(["runuser", "-u", "nobody", "--", "sleep", "60"]);
+    // setpriv execs sleep in place (runuser would fork and leave it orphaned when killed).
+    const own = Bun.spawn(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "sleep", "60"], { stdout: "ignore", stderr: "ignore" });
     try {
-      await Bun.sleep(200);
-      const sleeper = spawnSync("pgrep", ["-u", "nobody", "-P", String(own.pid)], { encoding: "utf8" }).stdout.trim() || String(own.pid);
+      const deadline = Date.now() + 5000;
+      while (!readFileSync(`/proc/${own.pid}/cmdline`, "latin1").startsWith("sleep") && Date.now() < deadline) await Bun.sleep(10);
+      const sleeper = String(own.pid);
       const dir = join(work, "rootonly");
       mkdirSync(dir, { mode: 0o755 });
       const r = spawnSync("runuser", ["-u", "nobody", "--", process.execPath, MAIN, "snapshot", "-p", sleeper, "-o", join(dir, "x.ecfs")], { encoding: "utf8" });

@@ -5,6 +5,7 @@
 
 import { assert } from "../errors.ts";
 import { utf8 } from "../elf/bytes.ts";
+import type { PhdrFields } from "../elf/encode.ts";
 import {
   PN_XNUM, PT_LOAD, PT_NOTE, SHN_LORESERVE, SHN_XINDEX, SHT_STRTAB,
 } from "../elf/consts.ts";
@@ -13,15 +14,8 @@ import type { CorePlan, SectionPlan } from "./plan.ts";
 export const PAGE = 4096;
 export const SEC_SHSTRTAB = ".shstrtab";
 
-export interface PlacedSegment {
-  p_type: number;
-  p_flags: number;
-  p_offset: number;
-  p_vaddr: bigint;
-  p_filesz: bigint;
-  p_memsz: bigint;
-  p_align: bigint;
-}
+/** A program header with its place in the file: exactly what the encoder writes. */
+export type PlacedSegment = PhdrFields;
 
 export interface PlacedSection {
   name: string;

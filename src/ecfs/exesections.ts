@@ -145,7 +145,9 @@ function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, proble
     const ent = isRela ? (cls.word === 8 ? 24 : 12) : cls.word === 8 ? 16 : 8;
     out.push(view(isRela ? ".rela.plt" : ".rel.plt", isRela ? SHT_RELA : SHT_REL, A | SHF_INFO_LINK, jmprel, pltrelsz, { link: ".dynsym", infoLink: ".got.plt", align: word, entsize: ent }));
     const pltgot = d(DT_PLTGOT);
-    if (pltgot !== undefined) out.push(view(".got.plt", SHT_PROGBITS, A | SHF_WRITE, pltgot, BigInt(3 + Number(pltrelsz) / ent) * BigInt(word), { align: word, entsize: word }));
+    // GOT[0..2] are ld.so's, then one slot per PLT relocation (bigint: DT_PLTRELSZ is the target's word).
+    const slots = 3n + pltrelsz / BigInt(ent);
+    if (pltgot !== undefined) out.push(view(".got.plt", SHT_PROGBITS, A | SHF_WRITE, pltgot, slots * BigInt(word), { align: word, entsize: word }));
   }
   const arrays: [string, string, number, number, number][] = [
     [".init_array", ".ctors", DT_INIT_ARRAY, DT_INIT_ARRAYSZ, SHT_INIT_ARRAY],

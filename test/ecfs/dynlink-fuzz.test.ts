@@ -10,44 +10,12 @@ import { dynPtr, MAX_TOTAL_SYMBOLS } from "../../src/ecfs/dynsyms.ts";
 import { MAX_OBJECTS } from "../../src/ecfs/linkmap.ts";
 import { ByteReader, ByteWriter } from "../../src/elf/bytes.ts";
 import { AT_PHNUM, DT_GNU_HASH, DT_HASH, DT_STRSZ, DT_VERNEEDNUM } from "../../src/elf/consts.ts";
-import type { MemoryReader } from "../../src/model/image.ts";
 import { killAllFixtures, startFixture } from "../helpers/fixtures.ts";
 import { buildDynlink, liveInput, ProcMemReader } from "./dynlink-live.ts";
 import { rng } from "../helpers/fuzz.ts";
+import { FakeMemory } from "../helpers/fakemem.ts";
 
 afterAll(killAllFixtures);
-
-/** A sparse address space of byte arrays; reads stop at the first hole. */
-class FakeMemory implements MemoryReader {
-  readonly regions: { start: bigint; bytes: Uint8Array }[] = [];
-  add(start: bigint, bytes: Uint8Array): void {
-    this.regions.push({ start, bytes });
-    this.regions.sort((a, b) => (a.start < b.start ? -1 : 1));
-  }
-  #find(addr: bigint): { start: bigint; bytes: Uint8Array } | undefined {
-    return this.regions.find((r) => r.start <= addr && addr < r.start + BigInt(r.bytes.byteLength));
-  }
-  read(addr: bigint, dst: Uint8Array): number {
-    let done = 0;
-    while (done < dst.byteLength) {
-      const at = addr + BigInt(done);
-      const r = this.#find(at);
-      if (!r) break;
-      const off = Number(at - r.start);
-      const n = Math.min(dst.byteLength - done, r.bytes.byteLength - off);
-      dst.set(r.bytes.subarray(off, off + n), done);
-      done += n;
-    }
-    return done;
-  }
-  /** The bytes at [addr, addr + n) inside one region, for writing. */
-  window(addr: bigint, n: number): Uint8Array {
-    const r = this.#find(addr);
-    if (!r) throw new Error(`no region at 0x${addr.toString(16)}`);
-    const off = Number(addr - r.start);
-    return r.bytes.subarray(off, Math.min(off + n, r.bytes.byteLength));
-  }
-}
 
 /** A copy of every readable mapping of a live dynlink_target. */
 async function snapshot(m32: boolean): Promise<{ input: DynlinkInput; mem: FakeMemory; base: DynamicLinking }> {

@@ -21,7 +21,6 @@ import { buildProcfsTarball } from "./procfs.ts";
 import { encodeXsaveLayout } from "./xsave.ts";
 
 const SIGTRAP = 5;
-const SIGSTOP = 19;
 const STOP_TIMEOUT_MS = 5000;
 /** Large enough for any XSAVE layout the kernel reports (AMX tiles included). */
 const XSTATE_MAX = 32 * 1024;
@@ -131,11 +130,9 @@ function stopAll(pid: number, seized: Map<number, Seized>): void {
         if (tid === pid && gone(pid)) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
         continue;
       }
-      // A signal-delivery-stop came first: keep the signal to hand it back at detach.
+      // A signal-delivery-stop came first: keep the signal to hand it back at detach. (A
+      // PTRACE_EVENT_STOP with a stop signal is a group-stop: detaching leaves it stopped.)
       if (w.event === 0 && w.sig !== SIGTRAP) seized.get(tid)!.pendingSig = w.sig;
-      if (w.event === pt.PTRACE_EVENT_STOP && w.sig !== SIGTRAP && w.sig !== SIGSTOP) {
-        // group-stop (SIGTSTP, SIGTTIN, SIGTTOU): detaching leaves it stopped, as it was.
-      }
     }
   }
   throw new TargetError(pid, `process ${pid} keeps creating threads faster than they can be stopped`);

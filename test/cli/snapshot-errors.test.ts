@@ -192,6 +192,29 @@ describe("targets in unusual states", () => {
   });
 });
 
+describe("signals sent during a snapshot", () => {
+  test("are all delivered afterwards: none is lost while the target is stopped", async () => {
+    const fx = await startFixture<FixtureInfo & { counter: bigint; signal: number }>(buildFixture("signals"), ["256"], {}, { timeoutMs: 30_000 });
+    const out = join(work, "signals.ecfs");
+    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", out]);
+    let sent = 0;
+    // Before, during and after the stop: spread over the snapshot's whole run.
+    while (snap.exitCode === null && sent < 2000) {
+      spawnSync("kill", [`-${fx.info.signal}`, String(fx.pid)]);
+      sent++;
+    }
+    expect(await snap.exited).toBe(0);
+    const count = () => new DataView(liveMemory(fx.pid, fx.info.counter, 8).buffer).getBigUint64(0, true);
+    const deadline = Date.now() + 5000;
+    while (count() < BigInt(sent) && Date.now() < deadline) await Bun.sleep(10);
+    expect(sent).toBeGreaterThan(5);
+    expect(count()).toBe(BigInt(sent));
+    expect(tracerOf(fx.pid)).toBe("0");
+    rmSync(out);
+    await fx.kill();
+  });
+});
+
 describe("memory nobody can read", () => {
   test("is zero-filled, reported on stderr, and listed in .gaps", async () => {
     const fx = await startFixture<FixtureInfo & { map: bigint }>(buildFixture("unreadable"));

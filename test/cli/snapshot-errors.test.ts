@@ -192,6 +192,27 @@ describe("targets in unusual states", () => {
   });
 });
 
+describe("threads that come and go during a snapshot", () => {
+  test("the snapshot succeeds, gdb loads it, and the target goes on making threads", async () => {
+    const fx = await startFixture<FixtureInfo & { joined: bigint }>(buildFixture("spawner", { libs: ["-pthread"] }), [], {}, { settle: false });
+    const joined = () => new DataView(liveMemory(fx.pid, fx.info.joined, 8).buffer).getBigUint64(0, true);
+    for (let i = 0; i < 5; i++) {
+      const out = join(work, `spawner${i}.ecfs`);
+      const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", out, "--core"]);
+      expect(r.stderr).toBe("");
+      expect(r.code).toBe(0);
+      const g = spawnSync("gdb", ["-batch", "-nx", "-ex", "info threads", fx.binary, out], { encoding: "utf8" });
+      expect(g.stdout).toMatch(/\* 1 +Thread/);
+      rmSync(out);
+    }
+    const before = joined();
+    await Bun.sleep(200);
+    expect(joined()).toBeGreaterThan(before);
+    expect(tracerOf(fx.pid)).toBe("0");
+    await fx.kill();
+  });
+});
+
 describe("signals sent during a snapshot", () => {
   test("are all delivered afterwards: none is lost while the target is stopped", async () => {
     const fx = await startFixture<FixtureInfo & { counter: bigint; signal: number }>(buildFixture("signals"), ["256"], {}, { timeoutMs: 30_000 });

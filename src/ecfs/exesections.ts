@@ -16,7 +16,7 @@ import {
 import { stType, type ElfFile, type Shdr } from "../elf/reader.ts";
 import type { MemoryReader } from "../model/image.ts";
 import { decodeEhFrameHdr, parseEhFrame } from "./ehframe.ts";
-import { dynValue } from "./dynsyms.ts";
+import { dynValue } from "./dynlink/dynsyms.ts";
 import type { ExeLayout } from "./exelayout.ts";
 import type { SectionPlan } from "./plan.ts";
 import { readExact, readUpTo, rethrowIfGone } from "./target.ts";

@@ -5,9 +5,9 @@
 // quickly. DYNLINK_FUZZ_SEED replays a run; DYNLINK_FUZZ_MS fuzzes longer (default 4 s per class).
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type DynlinkInput, DynamicLinking, type LoadedObject } from "../../src/ecfs/dynlink.ts";
-import { dynPtr, MAX_TOTAL_SYMBOLS } from "../../src/ecfs/dynsyms.ts";
-import { MAX_OBJECTS } from "../../src/ecfs/linkmap.ts";
+import { type DynlinkInput, DynamicLinking, type LoadedObject } from "../../src/ecfs/dynlink/dynlink.ts";
+import { dynPtr, MAX_TOTAL_SYMBOLS } from "../../src/ecfs/dynlink/dynsyms.ts";
+import { MAX_OBJECTS } from "../../src/ecfs/dynlink/linkmap.ts";
 import { ByteReader, ByteWriter } from "../../src/elf/bytes.ts";
 import { AT_PHNUM, DT_GNU_HASH, DT_HASH, DT_STRSZ, DT_VERNEEDNUM } from "../../src/elf/consts.ts";
 import { killAllFixtures, startFixture } from "../helpers/fixtures.ts";

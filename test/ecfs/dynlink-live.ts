@@ -8,7 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync,
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLASS32, CLASS64 } from "../../src/elf/class.ts";
-import type { DynlinkInput } from "../../src/ecfs/dynlink.ts";
+import type { DynlinkInput } from "../../src/ecfs/dynlink/dynlink.ts";
 import type { MemoryReader } from "../../src/model/image.ts";
 import { readAuxv } from "../../src/proc/auxv.ts";
 import { readMaps } from "../../src/proc/maps.ts";

@@ -6,7 +6,7 @@
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { realpathSync } from "node:fs";
-import { type DynlinkInput, DynamicLinking, type LoadedObject, type ResolvedSymbol } from "../../src/ecfs/dynlink.ts";
+import { type DynlinkInput, DynamicLinking, type LoadedObject, type ResolvedSymbol } from "../../src/ecfs/dynlink/dynlink.ts";
 import { SHN_UNDEF } from "../../src/elf/consts.ts";
 import { ElfFile, parseSymbols } from "../../src/elf/reader.ts";
 import { FileSource } from "../../src/elf/source.ts";

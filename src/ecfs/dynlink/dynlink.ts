@@ -18,12 +18,12 @@
 //   mappings: the executable, then its DT_NEEDED closure breadth-first; other mapped objects are
 //   listed but left out of the scope, since their load order is unknown.
 
-import { ByteWriter } from "../elf/bytes.ts";
-import type { ElfClass } from "../elf/class.ts";
-import { SHN_ABS, SHN_UNDEF, STT_GNU_IFUNC } from "../elf/consts.ts";
-import { stType, type Sym } from "../elf/reader.ts";
-import { ElfFormatError } from "../errors.ts";
-import type { Mapping, MemoryReader } from "../model/image.ts";
+import { ByteWriter } from "../../elf/bytes.ts";
+import type { ElfClass } from "../../elf/class.ts";
+import { SHN_ABS, SHN_UNDEF, STT_GNU_IFUNC } from "../../elf/consts.ts";
+import { stType, type Sym } from "../../elf/reader.ts";
+import { ElfFormatError } from "../../errors.ts";
+import type { Mapping, MemoryReader } from "../../model/image.ts";
 import { type DynamicTables, symbolVersion, TableReader } from "./dynsyms.ts";
 import { findLoadedObjects, type LoadedObject, type ObjectSource } from "./linkmap.ts";
 import { attempt, type DynlinkProblem, RemoteMemory } from "./remote.ts";

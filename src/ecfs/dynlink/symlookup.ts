@@ -6,10 +6,10 @@
 
 import {
   SHN_ABS, SHN_UNDEF, STB_GLOBAL, STB_WEAK, STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE, STT_OBJECT,
-} from "../elf/consts.ts";
-import { stBind, stType } from "../elf/reader.ts";
-import type { ByteReader } from "../elf/bytes.ts";
-import { ElfFormatError } from "../errors.ts";
+} from "../../elf/consts.ts";
+import { stBind, stType } from "../../elf/reader.ts";
+import type { ByteReader } from "../../elf/bytes.ts";
+import { ElfFormatError } from "../../errors.ts";
 import type { DynamicTables } from "./dynsyms.ts";
 import type { RemoteMemory } from "./remote.ts";
 

@@ -4,13 +4,13 @@
 // (MAX_SYMBOLS, MAX_REMOTE_READ, and the analysis' total read budget), strings must end inside
 // .dynstr, and version chains are followed at most DT_VERDEFNUM/DT_VERNEEDNUM (capped) steps.
 
-import type { ElfClass } from "../elf/class.ts";
+import type { ElfClass } from "../../elf/class.ts";
 import {
   DT_FLAGS, DT_GNU_HASH, DT_HASH, DT_NEEDED, DT_SONAME, DT_STRSZ, DT_STRTAB, DT_SYMBOLIC, DT_SYMENT, DT_SYMTAB,
   DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM, DT_VERSYM,
-} from "../elf/consts.ts";
-import { type Dyn, parseSymbols, strAt, type Sym } from "../elf/reader.ts";
-import { ElfFormatError } from "../errors.ts";
+} from "../../elf/consts.ts";
+import { type Dyn, parseSymbols, strAt, type Sym } from "../../elf/reader.ts";
+import { ElfFormatError } from "../../errors.ts";
 import type { LoadedObject } from "./linkmap.ts";
 import { type DynlinkProblem, MAX_REMOTE_READ, type RemoteMemory } from "./remote.ts";
 import { type HashTable, MAX_SYMBOLS, readGnuHash, readSysvHash, VERSYM_HIDDEN, VERSYM_VERSION } from "./symlookup.ts";

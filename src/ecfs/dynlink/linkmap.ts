@@ -8,12 +8,12 @@
 // stops at MAX_OBJECTS entries or at the first node seen twice, checks l_prev, and turns every
 // unreadable node, name or dynamic section into a reported problem.
 
-import { AT_BASE, AT_PHDR, AT_PHENT, AT_PHNUM, AT_SYSINFO_EHDR, DT_DEBUG, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_PHDR } from "../elf/consts.ts";
-import { type Dyn, parseDynamic, parsePhdrs, type Phdr } from "../elf/reader.ts";
-import { ElfFormatError } from "../errors.ts";
-import type { Mapping } from "../model/image.ts";
-import { type AuxvEntry, auxvValue, parseAuxv } from "../proc/auxv.ts";
-import { findMapping } from "../proc/maps.ts";
+import { AT_BASE, AT_PHDR, AT_PHENT, AT_PHNUM, AT_SYSINFO_EHDR, DT_DEBUG, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_PHDR } from "../../elf/consts.ts";
+import { type Dyn, parseDynamic, parsePhdrs, type Phdr } from "../../elf/reader.ts";
+import { ElfFormatError } from "../../errors.ts";
+import type { Mapping } from "../../model/image.ts";
+import { type AuxvEntry, auxvValue, parseAuxv } from "../../proc/auxv.ts";
+import { findMapping } from "../../proc/maps.ts";
 import { dynValue, TableReader } from "./dynsyms.ts";
 import { attempt, type DynlinkProblem, type RemoteMemory } from "./remote.ts";
 import { elfHash, gnuHash, lookupInObject, MAX_LOOKUP_STEPS } from "./symlookup.ts";

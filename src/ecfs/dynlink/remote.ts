@@ -4,10 +4,10 @@
 // the target's ELF class, and a short read (a hole) becomes an ElfFormatError whose offset is
 // the target address. Errors the MemoryReader itself throws (the process is gone) pass through.
 
-import { ByteReader } from "../elf/bytes.ts";
-import type { ElfClass } from "../elf/class.ts";
-import { ElfFormatError } from "../errors.ts";
-import type { MemoryReader } from "../model/image.ts";
+import { ByteReader } from "../../elf/bytes.ts";
+import type { ElfClass } from "../../elf/class.ts";
+import { ElfFormatError } from "../../errors.ts";
+import type { MemoryReader } from "../../model/image.ts";
 
 /** Largest single read of one table (a .dynsym of 2^20 entries is 24 MiB). */
 export const MAX_REMOTE_READ = 32 * 1024 * 1024;

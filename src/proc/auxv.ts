@@ -1,8 +1,7 @@
 // Trust model: /proc/PID/auxv is the kernel's saved copy of the vector it built at exec
 // (mm->saved_auxv), but we parse it as untrusted bytes: bounded by its length, stopping at AT_NULL.
 
-import { AT_NULL } from "../elf/consts.ts";
-import { ByteReader } from "../elf/bytes.ts";
+import { parseAuxv as parseAuxvPairs } from "../elf/notes.ts";
 import { ElfFormatError } from "../errors.ts";
 import { readProcFile } from "./read.ts";
 
@@ -25,21 +24,16 @@ export function readAuxv(pid: number): Uint8Array {
 }
 
 /**
- * Decodes auxv entries up to and excluding AT_NULL. A missing AT_NULL ends at the last whole
- * pair; a trailing partial pair is an error.
+ * Decodes auxv entries up to and excluding AT_NULL (the walk is elf/notes.ts's, shared with
+ * NT_AUXV). A missing AT_NULL ends at the last whole pair; a trailing partial pair is an error.
  */
 export function parseAuxv(bytes: Uint8Array, wordSize: 4 | 8): AuxvEntry[] {
-  const r = new ByteReader(bytes);
   const pair = 2 * wordSize;
   if (bytes.byteLength % pair !== 0) throw new ElfFormatError(bytes.byteLength, "auxv length not a whole number of pairs", bytes.byteLength);
-  const out: AuxvEntry[] = [];
-  for (let off = 0; off + pair <= bytes.byteLength; off += pair) {
-    const type = r.word(off, wordSize, "auxv a_type");
-    if (type === BigInt(AT_NULL)) break;
-    if (type > 0xffffffffn) throw new ElfFormatError(off, "auxv a_type out of range", `0x${type.toString(16)}`);
-    out.push({ type: Number(type), value: r.word(off + wordSize, wordSize, "auxv a_val") });
-  }
-  return out;
+  return parseAuxvPairs(bytes, wordSize).map((e, i) => {
+    if (e.a_type > 0xffffffffn) throw new ElfFormatError(i * pair, "auxv a_type out of range", `0x${e.a_type.toString(16)}`);
+    return { type: Number(e.a_type), value: e.a_val };
+  });
 }
 
 /** The value of the first entry of `type`, if any. */

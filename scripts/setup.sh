@@ -6,11 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
-for tool in gdb:gdb readelf:binutils objdump:binutils eu-readelf:elfutils eu-stack:elfutils cc:gcc tar:tar gzip:gzip python3:python3 runuser:util-linux; do
+for tool in gdb:gdb readelf:binutils objdump:binutils nm:binutils as:binutils eu-readelf:elfutils eu-stack:elfutils \
+  cc:gcc g++:g++ tar:tar gzip:gzip python3:python3 runuser:util-linux setpriv:util-linux setarch:util-linux ss:iproute2; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
-# cc -m32 needs the multilib runtime; probe by compiling.
-if ! printf 'int main(void){return 0;}' | cc -m32 -x c -o /dev/null - >/dev/null 2>&1; then need+=(gcc-multilib); fi
+# Static fixtures need libc.a, and cc -m32 the multilib runtime: probe by compiling.
+probe() { printf 'int main(void){return 0;}' | cc "$@" -x c -o /dev/null - >/dev/null 2>&1; }
+command -v cc >/dev/null 2>&1 && ! probe -static && need+=(libc6-dev)
+command -v cc >/dev/null 2>&1 && ! probe -m32 && need+=(gcc-multilib)
+command -v cc >/dev/null 2>&1 || need+=(libc6-dev gcc-multilib)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -149,13 +149,16 @@ export function gcoreOf(exe: string): Promise<CoreRun> {
   return p;
 }
 
-/** Why the kernel cannot write a core into a directory of ours, or undefined if it can. */
+/**
+ * Why the kernel cannot write a core for us, or undefined if it can. As root we point
+ * core_pattern at our directory for each crash (and put it back), so only a non-root run lacks them.
+ */
 export function kernelCoreUnavailable(): string | undefined {
-  const pattern = readFileSync("/proc/sys/kernel/core_pattern", "utf8").trim();
-  if (pattern.startsWith("|") || pattern.startsWith("/"))
-    return `kernel.core_pattern is ${JSON.stringify(pattern)}, not a file name relative to the dumping process's cwd`;
+  if (process.getuid?.() !== 0) return "not root: cannot set kernel.core_pattern for the crash";
   return undefined;
 }
+
+const CORE_PATTERN = "/proc/sys/kernel/core_pattern";
 
 /** A core written by the kernel: the parked program, with RLIMIT_CORE raised, killed by SIGABRT. */
 export function kernelCoreOf(exe: string): Promise<CoreRun> {
@@ -167,8 +170,15 @@ export function kernelCoreOf(exe: string): Promise<CoreRun> {
       mkdirSync(d);
       chmodSync(d, 0o777); // the kernel writes the core as the target user
       const { proc, marker, tids } = await parked([...AS_TARGET, "sh", "-c", 'ulimit -c unlimited && exec "$0"', exe], d);
-      proc.kill("SIGABRT");
-      await proc.exited;
+      // The pattern is read when the core is written: set it just for this crash, restore it after.
+      const old = readFileSync(CORE_PATTERN, "utf8").trimEnd();
+      try {
+        writeFileSync(CORE_PATTERN, join(d, "core.%p"));
+        proc.kill("SIGABRT");
+        await proc.exited;
+      } finally {
+        writeFileSync(CORE_PATTERN, old);
+      }
       const name = readdirSync(d)[0]; // the directory is fresh: whatever is in it is the core
       if (!name || !existsSync(join(d, name))) throw new Error(`no kernel core written in ${d}`);
       return { kind: "kernel" as const, exe, core: join(d, name), pid: proc.pid, tids, marker };

@@ -114,8 +114,8 @@ function withDynamic(rm: RemoteMemory, name: string, base: bigint, phdrs: Phdr[]
 }
 
 /** The main program from AT_PHDR/AT_PHNUM: its bias from PT_PHDR as rtld.c computes l_addr, or from
- * the mapping holding the headers when there is no PT_PHDR. */
-function mainProgram(input: ProcessLinkInput, auxv: AuxvEntry[]): { obj: LoadedObject; phdrs: Phdr[] } {
+ * the mapping holding the headers when there is no PT_PHDR. Throws ElfFormatError. */
+export function mainProgram(input: ProcessLinkInput, auxv: AuxvEntry[]): { obj: LoadedObject; phdrs: Phdr[] } {
   const rm = input.mem;
   const phdrAddr = auxvValue(auxv, AT_PHDR);
   const phnum = auxvValue(auxv, AT_PHNUM);

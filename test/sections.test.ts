@@ -35,12 +35,13 @@ const STATIC = [".text", ".eh_frame", ".init_array", ".fini_array", ".data", ".b
 const CASES: Case[] = [
   { title: "PIE, -z separate-code", opts: { separateCode: true }, expect: [...DYNAMIC64, ...ECFS, "libc.so.6.text"] },
   { title: "non-PIE, -z noseparate-code", opts: { pie: false, separateCode: false }, expect: [...DYNAMIC64, ...ECFS, "libc.so.6.text"] },
+  { title: "IBT PLT (.plt.sec)", opts: { libs: ["-fcf-protection=full", "-Wl,-z,ibtplt"] }, expect: [...DYNAMIC64, ".plt.sec", ...ECFS] },
   { title: "static", opts: { static: true }, expect: [...STATIC, ...ECFS] },
   { title: "static-pie", opts: { staticPie: true }, expect: [...STATIC, ".dynamic", ".rela.dyn", ...ECFS] },
   { title: "stripped", opts: { strip: true }, expect: [...DYNAMIC64, ...ECFS] },
   {
     title: "no section headers", opts: {}, noShdrs: true,
-    expect: [".interp", ".gnu.hash", ".dynsym", ".dynstr", ".rela.dyn", ".rela.plt", ".got.plt", ".init_array", ".fini_array", ".dynamic", ".eh_frame_hdr", ".eh_frame", ".bss", ...ECFS],
+    expect: [".interp", ".gnu.hash", ".dynsym", ".dynstr", ".rela.dyn", ".rela.plt", ".plt", ".got.plt", ".init_array", ".fini_array", ".dynamic", ".eh_frame_hdr", ".eh_frame", ".bss", ...ECFS],
   },
   { title: "i386 PIE", opts: { m32: true }, expect: [...DYNAMIC32, ...ECFS.filter((s) => s !== ".vsyscall"), "libc.so.6.text"] },
   { title: "i386 non-PIE", opts: { m32: true, pie: false }, expect: [...DYNAMIC32, ...ECFS.filter((s) => s !== ".vsyscall")] },
@@ -140,6 +141,15 @@ for (const c of CASES) {
       const values = [...r.stdout.matchAll(/^\$\d+ = (0x[0-9a-f]+)$/gm)].map((m) => BigInt(m[1]!));
       expect(values.length).toBe(names.length);
       expect(imports.map((s, i) => [names[i], s.value.toString(16)])).toEqual(names.map((n, i) => [n, values[i]!.toString(16)]));
+    });
+
+    test("ecfs read -g: every PLT slot is resolved or still lazy, none suspicious", () => {
+      if (c.opts.static || c.opts.staticPie) return; // no PLT
+      const r = ecfs(["read", "-g", "--json", file]);
+      expect(r.code).toBe(0);
+      const entries = JSON.parse(r.stdout).pltGot as { symbol: string; status: string }[];
+      expect(entries.length).toBeGreaterThan(3);
+      for (const e of entries) expect([e.symbol, ["resolved", "unresolved"].includes(e.status)]).toEqual([e.symbol, true]);
     });
 
     test("objdump disassembles the executable's code of the ET_NONE file", () => {

@@ -9,7 +9,7 @@ import { ByteReader } from "../elf/bytes.ts";
 import {
   DT_FINI_ARRAY, DT_FINI_ARRAYSZ, DT_GNU_HASH, DT_HASH, DT_INIT_ARRAY, DT_INIT_ARRAYSZ, DT_JMPREL, DT_PLTGOT,
   DT_PLTREL, DT_PLTRELSZ, DT_REL, DT_RELA, DT_RELASZ, DT_RELSZ, DT_STRSZ, DT_STRTAB, DT_SYMTAB,
-  PT_DYNAMIC, PT_GNU_EH_FRAME, PT_INTERP, PT_LOAD, PF_W, SHF_ALLOC, SHF_WRITE, SHT_DYNAMIC,
+  PT_DYNAMIC, PT_GNU_EH_FRAME, PT_INTERP, PT_LOAD, PF_W, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_DYNAMIC,
   SHT_DYNSYM, SHT_FINI_ARRAY, SHT_GNU_HASH, SHT_HASH, SHT_INIT_ARRAY, SHT_NOBITS, SHT_PROGBITS, SHT_REL,
   SHT_RELA, SHT_STRTAB, STT_FUNC, STT_GNU_IFUNC, SHT_GNU_versym,
 } from "../elf/consts.ts";
@@ -109,7 +109,7 @@ export function hashTables(mem: MemoryReader, cls: ElfClass, hash: bigint | unde
 }
 
 /** Without section headers: what the program headers and the dynamic section state. */
-function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, problems: string[]): SectionPlan[] {
+function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, file: ElfFile | undefined, problems: string[]): SectionPlan[] {
   const { bias, phdrs, dynamic } = layout;
   const out: SectionPlan[] = [];
   const d = (t: number) => dynValue(dynamic, t);
@@ -147,6 +147,15 @@ function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, proble
     const pltgot = d(DT_PLTGOT);
     // GOT[0..2] are ld.so's, then one slot per PLT relocation (bigint: DT_PLTRELSZ is the target's word).
     const slots = 3n + pltrelsz / BigInt(ent);
+    if (pltgot !== undefined && file) {
+      try {
+        const plt = lazyPlt(mem, cls, file, pltgot - layout.bias, layout.bias, slots - 3n);
+        if (plt) out.push(view(".plt", SHT_PROGBITS, A | SHF_EXECINSTR, plt.addr, plt.size, { align: 16, entsize: PLT_ENTRY }));
+      } catch (e) {
+        rethrowIfGone(e);
+        problems.push(`.plt: ${(e as Error).message}`);
+      }
+    }
     if (pltgot !== undefined) out.push(view(".got.plt", SHT_PROGBITS, A | SHF_WRITE, pltgot, slots * BigInt(word), { align: word, entsize: word }));
   }
   const arrays: [string, string, number, number, number][] = [
@@ -167,6 +176,28 @@ function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, proble
   if (data && data.p_memsz > data.p_filesz)
     out.push(view(".bss", SHT_PROGBITS, A | SHF_WRITE, data.p_vaddr + bias + data.p_filesz, data.p_memsz - data.p_filesz, { align: word }));
   return out;
+}
+
+const PLT_ENTRY = 16;
+
+/**
+ * The lazy .plt of an executable without section headers. Before ld.so binds it, GOT slot
+ * 3+i holds the address of PLT entry i's push: entry + 6 after a `jmp *GOT` (ff 25, i386 PIC
+ * ff a3), or the entry itself when it starts with endbr64 (IBT). The executable's FILE still
+ * has those first values; PLT0 is the 16 bytes before entry 0, and there are J + 1 entries
+ * of 16 bytes, J the number of PLT relocations. Anything else: no .plt.
+ */
+function lazyPlt(mem: MemoryReader, cls: ElfClass, file: ElfFile, gotLink: bigint, bias: bigint, count: bigint): { addr: bigint; size: bigint } | undefined {
+  if (count <= 0n || count > 1n << 20n) return undefined;
+  const w = cls.word;
+  const first = new ByteReader(file.readVirtual(gotLink + 3n * BigInt(w), w)).word(0, w, "GOT[3]") + bias;
+  const code = readUpTo(mem, first - 6n, 10);
+  if (code.byteLength < 10) return undefined;
+  let entry: bigint;
+  if (code[0] === 0xff && (code[1] === 0x25 || code[1] === 0xa3) && code[6] === 0x68) entry = first - 6n;
+  else if (code[6] === 0xf3 && code[7] === 0x0f && code[8] === 0x1e && code[9] === 0xfa) entry = first;
+  else return undefined;
+  return { addr: entry - BigInt(PLT_ENTRY), size: (count + 1n) * BigInt(PLT_ENTRY) };
 }
 
 /** .eh_frame's start and size: from its section header, or eh_frame_ptr of .eh_frame_hdr, sized by walking it. */
@@ -240,7 +271,7 @@ export function exeSections(mem: MemoryReader, cls: ElfClass, layout: ExeLayout,
   }
   if (hasShdrs && file) sections = fromSectionHeaders(file, layout.bias);
   else {
-    sections = fromRuntime(mem, cls, layout, problems);
+    sections = fromRuntime(mem, cls, layout, file, problems);
     const eh = locateEhFrame(mem, cls, layout, sections, problems);
     if (eh) sections.push(view(".eh_frame", SHT_PROGBITS, A, eh.addr, eh.size, { align: cls.word }));
   }

@@ -43,6 +43,10 @@ const CASES: Case[] = [
     title: "no section headers", opts: {}, noShdrs: true,
     expect: [".interp", ".gnu.hash", ".dynsym", ".dynstr", ".rela.dyn", ".rela.plt", ".plt", ".got.plt", ".init_array", ".fini_array", ".dynamic", ".eh_frame_hdr", ".eh_frame", ".bss", ...ECFS],
   },
+  {
+    title: "i386 without section headers", opts: { m32: true }, noShdrs: true,
+    expect: [".interp", ".gnu.hash", ".dynsym", ".dynstr", ".rel.dyn", ".rel.plt", ".plt", ".got.plt", ".init_array", ".fini_array", ".dynamic", ".eh_frame_hdr", ".eh_frame", ".bss", ...ECFS.filter((s) => s !== ".vsyscall")],
+  },
   { title: "i386 PIE", opts: { m32: true }, expect: [...DYNAMIC32, ...ECFS.filter((s) => s !== ".vsyscall"), "libc.so.6.text"] },
   { title: "i386 non-PIE", opts: { m32: true, pie: false }, expect: [...DYNAMIC32, ...ECFS.filter((s) => s !== ".vsyscall")] },
 ];

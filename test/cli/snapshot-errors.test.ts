@@ -272,6 +272,19 @@ describe("interruptions", () => {
     await fx.kill();
   });
 
+  test("SIGKILL of the snapshot mid-copy: the kernel detaches, the target runs on", async () => {
+    const fx = await startFixture<PatternsInfo>(buildFixture("patterns"), ["--heap-mib", "1024"], {}, { timeoutMs: 60_000 });
+    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", join(work, "killed.ecfs")]);
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline && tracerOf(fx.pid) === "0") await Bun.sleep(1);
+    snap.kill("SIGKILL");
+    await snap.exited;
+    const until = Date.now() + 5000;
+    while (Date.now() < until && (tracerOf(fx.pid) !== "0" || taskState(fx.pid, fx.pid) !== "S")) await Bun.sleep(5);
+    untouched(fx.pid, fx.info);
+    await fx.kill();
+  });
+
   test("SIGINT mid-copy: the target is resumed, no file is written", async () => {
     const fx = await startFixture<PatternsInfo>(buildFixture("patterns"), ["--heap-mib", "1024"], {}, { timeoutMs: 60_000 });
     const out = join(work, "interrupted.ecfs");

@@ -274,7 +274,10 @@ describe("interruptions", () => {
 
   test("SIGKILL of the snapshot mid-copy: the kernel detaches, the target runs on", async () => {
     const fx = await startFixture<PatternsInfo>(buildFixture("patterns"), ["--heap-mib", "1024"], {}, { timeoutMs: 60_000 });
-    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", join(work, "killed.ecfs")]);
+    // Its own directory: a killed snapshot leaves its temporary file, which other tests would see.
+    const dir = join(work, "killed");
+    mkdirSync(dir);
+    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", join(dir, "killed.ecfs")]);
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline && tracerOf(fx.pid) === "0") await Bun.sleep(1);
     snap.kill("SIGKILL");

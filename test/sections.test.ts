@@ -27,6 +27,12 @@ interface Case {
   expect: string[];
 }
 
+/** .personality (ECFS-FORMAT.md 6.1): 0x2 static, 0x4 PIE, 0x100 no section headers. */
+function personalityOf(c: Case): number {
+  const o = c.opts;
+  return (o.static || o.staticPie ? 0x2 : 0) | (o.pie !== false && !o.static ? 0x4 : 0) | (c.noShdrs ? 0x100 : 0);
+}
+
 const DYNAMIC64 = [".interp", ".dynsym", ".dynstr", ".rela.dyn", ".rela.plt", ".init", ".plt", ".text", ".fini", ".eh_frame_hdr", ".eh_frame", ".init_array", ".fini_array", ".ctors", ".dtors", ".dynamic", ".got.plt", ".data", ".bss"];
 const DYNAMIC32 = DYNAMIC64.map((s) => s.replace(".rela.", ".rel."));
 const ECFS = ["._TEXT", "._DATA", ".heap", ".stack", ".vdso", ".vsyscall", ".prstatus", ".fpregset", ".siginfo", ".auxvector", ".exepath", ".personality", ".arglist", ".symtab", ".strtab", ".shstrtab", ".note.core"];
@@ -95,6 +101,12 @@ for (const c of CASES) {
     test("readelf lists every expected section", () => {
       const names = new Set(shdrs.map((s) => s.name));
       expect(c.expect.filter((n) => !names.has(n))).toEqual([]);
+    });
+
+    test(".personality has the bits of this build", () => {
+      const p = shdrs.find((x) => x.name === ".personality")!;
+      expect(p.size).toBe(4n);
+      expect(fileBytes(file, p.offset, 4)).toEqual(new Uint8Array(new Uint32Array([personalityOf(c)]).buffer));
     });
 
     test("every memory view holds the live process's bytes at its address", () => {

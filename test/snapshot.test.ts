@@ -15,6 +15,7 @@ import {
   type GdbThreads,
 } from "./helpers/oracles.ts";
 import { patternMismatch } from "./helpers/pattern.ts";
+import { euReadelfNotes } from "./elf/oracles.ts";
 import { ecfs } from "./helpers/ecfs.ts";
 import { kernelCoreUnavailableRegs } from "./helpers/kernelcore.ts";
 
@@ -136,6 +137,20 @@ for (const c of CASES) {
       for (const s of ["._TEXT", ".prstatus", ".fpregset", ".personality", ".exepath", ".arglist", ".auxvector", ".siginfo", ".stack", ".shstrtab"])
         expect(check.stdout).toContain(s);
       rmSync(none);
+    });
+
+    test("eu-readelf decodes NT_PRSTATUS and NT_PRPSINFO as /proc describes the process", () => {
+      const stat = readFileSync(`/proc/${fx.pid}/stat`, "latin1");
+      const [ppid, pgrp, sid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ").slice(1, 4);
+      const notes = euReadelfNotes(file);
+      const prstatus = notes.filter((n) => n.owner === "CORE" && n.type === "PRSTATUS");
+      expect(prstatus.map((n) => Number(n.fields.get("pid"))).sort((a, b) => a - b)).toEqual(taskIds(fx.pid));
+      expect(prstatus[0]!.fields.get("pid")).toBe(String(fx.pid)); // the leader first
+      for (const n of prstatus) expect([n.fields.get("ppid"), n.fields.get("pgrp"), n.fields.get("sid")]).toEqual([ppid, pgrp, sid]);
+      const ps = notes.find((n) => n.owner === "CORE" && n.type === "PRPSINFO")!;
+      const cmdline = readFileSync(`/proc/${fx.pid}/cmdline`, "latin1").replace(/\0/g, " ").slice(0, 79);
+      expect({ pid: ps.fields.get("pid"), uid: ps.fields.get("uid"), fname: ps.fields.get("fname"), psargs: ps.fields.get("psargs"), sname: ps.fields.get("sname") })
+        .toEqual({ pid: String(fx.pid), uid: "0", fname: readFileSync(`/proc/${fx.pid}/comm`, "latin1").trim(), psargs: cmdline.trimEnd(), sname: "S" });
     });
 
     test("eu-stack unwinds every thread", () => {

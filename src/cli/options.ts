@@ -18,8 +18,6 @@ export const SnapshotOptionsSchema = v.object({
   out: v.optional(v.pipe(v.string(), v.nonEmpty("the output path is empty"))),
   core: v.boolean(),
 });
-export type SnapshotOptionsInput = v.InferInput<typeof SnapshotOptionsSchema>;
-export type SnapshotCliOptions = v.InferOutput<typeof SnapshotOptionsSchema>;
 
 export const FlipOptionsSchema = v.object({
   file: v.pipe(v.string("a file is required"), v.nonEmpty("the file name is empty")),

@@ -68,7 +68,3 @@ export const CLASS32: ElfClass = {
   fpregsetSize: 108,
   fdInfoSize: 544,
 };
-
-export function classForMachine(machine: number): ElfClass | undefined {
-  return machine === EM_X86_64 ? CLASS64 : machine === EM_386 ? CLASS32 : undefined;
-}

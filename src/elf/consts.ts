@@ -2,7 +2,6 @@
 // grep against readelf output. Each family has a name printer that falls back to hex.
 // ECFS's own values are from ECFS-FORMAT.md section 14.
 
-export const ELFMAG = "\x7fELF";
 export const ELFCLASS32 = 1;
 export const ELFCLASS64 = 2;
 export const ELFDATA2LSB = 1;

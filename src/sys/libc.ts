@@ -50,7 +50,3 @@ export function errno(): number {
   return errnoCell()[0] ?? 0;
 }
 
-/** Clear errno before a call whose -1 return can be a valid result (PTRACE_PEEK*). */
-export function clearErrno(): void {
-  errnoCell()[0] = 0;
-}

@@ -3,7 +3,7 @@
 // the target. A failure anywhere removes the temporary file and still resumes the target.
 
 import { preflight, withLiveProcess } from "./capture/live.ts";
-import { probeExe } from "./capture/exe.ts";
+import { openExe } from "./capture/exe.ts";
 import { planEcfs } from "./ecfs/build.ts";
 import { layoutCore } from "./ecfs/layout.ts";
 import { AtomicFile } from "./ecfs/output.ts";
@@ -53,14 +53,14 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
   };
   // Target checks first, then the output file, and only then stop the target: a bad
   // output path must never cost the target a pause.
-  const { stat, tgid } = preflight(opts.pid);
-  const path = opts.out(stat.comm, tgid);
+  const target = preflight(opts.pid);
+  const path = opts.out(target.stat.comm, target.pid);
   const file = AtomicFile.create(path);
   try {
     const t0 = performance.now();
-    const result = await withLiveProcess(tgid, async (image) => {
+    const result = await withLiveProcess(target, async (image) => {
       const warnings: string[] = [...image.problems];
-      const exe = probeExe(`/proc/${image.info.pid}/exe`);
+      const exe = openExe(`/proc/${image.info.pid}/exe`);
       if (exe.problem) warnings.push(exe.problem);
       let plan;
       try {

@@ -10,9 +10,9 @@ import type { ProcessImage, ProcessInfo, ThreadState } from "../model/image.ts";
 import { readAuxv } from "../proc/auxv.ts";
 import { readProcText } from "../proc/read.ts";
 import { readCmdline, readEnviron, readExeLink, listTasks, readPersonality } from "../proc/process.ts";
-import { readMapsWithFlags } from "../proc/smaps.ts";
+import { readSmaps } from "../proc/smaps.ts";
 import { isKernelThread, parseStat, readStat, type ProcStat } from "../proc/stat.ts";
-import { parseStatus, readStatus } from "../proc/status.ts";
+import { parseStatus, readStatus, type ProcStatus } from "../proc/status.ts";
 import * as pt from "../sys/ptrace.ts";
 import { readFds } from "../proc/fds.ts";
 import { readSockets } from "../proc/sockets.ts";
@@ -31,17 +31,19 @@ interface Seized {
   pendingSig: number;
 }
 
-export interface LiveCapture {
-  image: ProcessImage;
-  /** Milliseconds the target was stopped before the callback ran. */
-  stoppedAt: number;
+/** A process that passed preflight: its leader's pid, stat and status, read before stopping it. */
+export interface Target {
+  pid: number;
+  stat: ProcStat;
+  status: ProcStatus;
 }
 
 /**
  * Checks that make a clear message instead of a ptrace errno; callers may run it early
- * (before creating output) to fail fast without touching the target.
+ * (before creating output) to fail fast without touching the target. A thread id is taken as
+ * its process: the leader's stat and status are returned.
  */
-export function preflight(pid: number): { stat: ProcStat; tgid: number } {
+export function preflight(pid: number): Target {
   if (pid === process.pid) throw new TargetError(pid, `pid ${pid} is this snapshot process itself`);
   let stat: ProcStat;
   try {
@@ -64,7 +66,7 @@ export function preflight(pid: number): { stat: ProcStat; tgid: number } {
     }
     throw new TargetError(pid, `pid ${pid} is already traced by pid ${status.tracerPid}${who}; a process can have only one tracer`);
   }
-  return { stat, tgid: status.tgid };
+  return status.tgid === pid ? { pid, stat, status } : preflight(status.tgid);
 }
 
 /** The process has exited or is exiting (ptrace answers EPERM for a task past exit). */
@@ -194,9 +196,9 @@ function readThread(pid: number, tid: number, pendingSig: number): { t: ThreadSt
  * happens. `use` must finish with the image before it returns: the memory reader is
  * only valid while the threads are stopped.
  */
-export async function withLiveProcess<T>(pidArg: number, use: (image: ProcessImage) => Promise<T>): Promise<T> {
-  const { stat, tgid } = preflight(pidArg);
-  const pid = tgid;
+export async function withLiveProcess<T>(target: number | Target, use: (image: ProcessImage) => Promise<T>): Promise<T> {
+  const checked = typeof target === "number" ? preflight(target) : target;
+  const { pid } = checked;
   const seized = new Map<number, Seized>();
   let mem: LiveMemory | undefined;
   try {
@@ -218,7 +220,8 @@ export async function withLiveProcess<T>(pidArg: number, use: (image: ProcessIma
     if (!cls || threads.length === 0) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
     mem = new LiveMemory(pid);
     const problems: string[] = [];
-    const image: ProcessImage = { cls, info: readInfo(pid, stat, problems), threads, mappings: readMapsWithFlags(pid), mem, problems };
+    const { mappings, mapsText } = readSmaps(pid);
+    const image: ProcessImage = { cls, info: readInfo(checked, mapsText, problems), threads, mappings, mem, problems };
     const layout = encodeXsaveLayout(threads[0]?.xstate);
     if (layout) image.xsaveLayout = layout;
     return await use(image);
@@ -233,13 +236,12 @@ export async function withLiveProcess<T>(pidArg: number, use: (image: ProcessIma
   }
 }
 
-function readInfo(pid: number, stat: ProcStat, problems: string[]): ProcessInfo {
-  const status = readStatus(pid);
+function readInfo({ pid, stat, status }: Target, mapsText: string, problems: string[]): ProcessInfo {
   const info: ProcessInfo = {
     pid, ppid: stat.ppid, pgrp: stat.pgrp, sid: stat.session, uid: status.uid[0], gid: status.gid[0],
     state: stat.state, nice: stat.nice, flags: stat.flags, comm: stat.comm,
     cmdline: readCmdline(pid), environ: readEnviron(pid), exe: readExeLink(pid), auxv: readAuxv(pid),
-    mapsText: readProcText(`/proc/${pid}/maps`), personality: readPersonality(pid),
+    mapsText, personality: readPersonality(pid),
     fds: readFds(pid), sockets: readSockets(pid),
   };
   try {

@@ -3,7 +3,7 @@
 // follow ECFS-FORMAT.md: the executable's views, ECFS's own blobs, one section per
 // library mapping, and the .symtab rebuilt from .eh_frame.
 
-import { DT_STRSZ, DT_STRTAB, DT_SYMTAB, ET_NONE, PF_R, PF_W, PF_X, SHF_ALLOC, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from "../elf/consts.ts";
+import { DT_STRSZ, DT_STRTAB, DT_SYMTAB, ET_NONE, PT_INTERP, PF_R, PF_W, PF_X, SHF_ALLOC, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from "../elf/consts.ts";
 import type { ElfFile } from "../elf/reader.ts";
 import type { Mapping, ProcessImage } from "../model/image.ts";
 import { isDumpable } from "../proc/smaps.ts";
@@ -51,7 +51,24 @@ function worthDumping(m: Mapping): boolean {
   return isDumpable(m);
 }
 
-export function planEcfs(image: ProcessImage, exe: { info: ExeInfo; file?: ElfFile }, opts: PlanOptions = {}): PlanResult {
+/**
+ * What .personality and e_entry say when the executable's ELF header can be read from
+ * neither memory nor its file: nothing (no bits set), with the reason in the problems.
+ */
+const UNKNOWN_EXE: ExeInfo = { eType: 0, entry: 0n, hasInterp: true, strippedShdrs: false };
+
+/** The same facts from the file, for a process whose header is not in memory. */
+function exeInfoOfFile(file: ElfFile): ExeInfo {
+  const h = file.header;
+  return {
+    eType: h.e_type,
+    entry: h.e_entry,
+    hasInterp: file.programs().some((p) => p.p_type === PT_INTERP),
+    strippedShdrs: h.e_shnum === 0 || h.e_shoff === 0n,
+  };
+}
+
+export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: PlanOptions = {}): PlanResult {
   const mappings = representable(image);
   const img = { ...image, mappings };
   const { cls, mem } = image;
@@ -66,7 +83,12 @@ export function planEcfs(image: ProcessImage, exe: { info: ExeInfo; file?: ElfFi
   const layout = exeLayout(img);
   const exeViews = exeSections(mem, cls, layout, exe.file);
   const problems = [...layout.problems, ...exeViews.problems];
-  const base = baseSections(img, core, exe.info, { heuristics: opts.heuristics ?? false });
+  let info = layout.info ?? (exe.file ? exeInfoOfFile(exe.file) : undefined);
+  if (!info) {
+    problems.push(".personality and e_entry: the executable's ELF header is readable neither in memory nor on disk");
+    info = UNKNOWN_EXE;
+  }
+  const base = baseSections(img, core, info, { heuristics: opts.heuristics ?? false });
   const exePath = exeMappings(img)[0]?.path ?? "";
   const libs = librarySections(loadedLibraries(mappings, mem, exePath));
   const [noteCore, ...rest] = base;
@@ -92,7 +114,7 @@ export function planEcfs(image: ProcessImage, exe: { info: ExeInfo; file?: ElfFi
   }
 
   return {
-    plan: { cls, eType: opts.eType ?? ET_NONE, entry: exe.info.entry, notes: encodeNotes(core.notes), loads, sections },
+    plan: { cls, eType: opts.eType ?? ET_NONE, entry: info.entry, notes: encodeNotes(core.notes), loads, sections },
     problems,
   };
 }

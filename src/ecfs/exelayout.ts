@@ -3,12 +3,15 @@
 // dynamic section (from memory, after ld.so's relocation of d_ptr values). All of it is
 // read from the target, so all of it is bounded and may be missing.
 
-import type { Dyn, Phdr } from "../elf/reader.ts";
+import { ByteReader } from "../elf/bytes.ts";
+import { PT_INTERP, PT_LOAD } from "../elf/consts.ts";
+import { EHDR, type Dyn, type Phdr } from "../elf/records.ts";
 import { parseAuxv } from "../proc/auxv.ts";
 import { mainProgram } from "./dynlink/linkmap.ts";
 import { RemoteMemory } from "./dynlink/remote.ts";
 import type { ProcessImage } from "../model/image.ts";
-import { rethrowIfGone } from "./target.ts";
+import type { ExeInfo } from "./sections.ts";
+import { readExact, rethrowIfGone } from "./target.ts";
 
 export interface ExeLayout {
   /** Runtime address minus link-time address (0 for ET_EXEC). */
@@ -16,7 +19,26 @@ export interface ExeLayout {
   phdrs: Phdr[];
   /** Dynamic entries with every pointer made a runtime address; empty for static executables. */
   dynamic: Dyn[];
+  /** The facts of .personality and e_entry, from the ELF header the process has mapped. */
+  info?: ExeInfo;
   problems: string[];
+}
+
+/** The executable's ELF header in memory: where the PT_LOAD of file offset 0 was mapped. */
+function exeInfo(image: ProcessImage, bias: bigint, phdrs: Phdr[]): ExeInfo {
+  const { cls } = image;
+  const first = phdrs.find((p) => p.p_type === PT_LOAD && p.p_offset === 0n);
+  if (!first) throw new Error("no PT_LOAD maps the ELF header");
+  const at = BigInt.asUintN(cls.word * 8, first.p_vaddr + bias);
+  const r = new ByteReader(readExact(image.mem, at, cls.ehdrSize, "ELF header"));
+  const L = EHDR[cls.word];
+  const eType = r.u16(16, "e_type");
+  return {
+    eType,
+    entry: r.word(L.e_entry, cls.word, "e_entry"),
+    hasInterp: phdrs.some((p) => p.p_type === PT_INTERP),
+    strippedShdrs: r.word(L.e_shoff, cls.word, "e_shoff") === 0n || r.u16(L.e_shnum, "e_shnum") === 0,
+  };
 }
 
 /** d_ptr tags: their values are addresses (elf(5)); ld.so rebases some in place, not all. */
@@ -37,7 +59,15 @@ export function exeLayout(image: ProcessImage): ExeLayout {
     const dynamic = obj.dynamic.map((d) =>
       PTR_TAGS.has(d.d_tag) && bias !== 0n && d.d_val < bias ? { d_tag: d.d_tag, d_val: BigInt.asUintN(cls.word * 8, d.d_val + bias) } : d,
     );
-    return { bias, phdrs, dynamic, problems: [] };
+    const problems: string[] = [];
+    let info: ExeInfo | undefined;
+    try {
+      info = exeInfo(image, bias, phdrs);
+    } catch (e) {
+      rethrowIfGone(e);
+      problems.push(`the executable's ELF header in memory: ${(e as Error).message}`);
+    }
+    return { bias, phdrs, dynamic, ...(info && { info }), problems };
   } catch (e) {
     rethrowIfGone(e);
     return { bias: 0n, phdrs: [], dynamic: [], problems: [`the executable's program headers: ${(e as Error).message}`] };

@@ -48,8 +48,19 @@ export function parseSmaps(text: string, source = "smaps"): Mapping[] {
  * so the list and the flags come from one walk of the VMA tree and cannot disagree.
  */
 export function readMapsWithFlags(pid: number): Mapping[] {
+  return readSmaps(pid).mappings;
+}
+
+/**
+ * The mappings with their flags and, from the same read, the text of /proc/PID/maps (the
+ * smaps headers are its lines, as the kernel prints them), so the two cannot disagree.
+ */
+export function readSmaps(pid: number): { mappings: Mapping[]; mapsText: string } {
   const path = `/proc/${pid}/smaps`;
-  return parseSmaps(readProcText(path, PROC_SMAPS_MAX), path);
+  const text = readProcText(path, PROC_SMAPS_MAX);
+  const mappings = parseSmaps(text, path);
+  const headers = text.split("\n").filter((l) => l !== "" && parseMapsLine(l) !== undefined);
+  return { mappings, mapsText: headers.length ? `${headers.join("\n")}\n` : "" };
 }
 
 /** Names of the VVAR areas on x86_64; used only when smaps was not read. */

@@ -8,7 +8,6 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { withLiveProcess } from "../../src/capture/live.ts";
 import { planEcfs } from "../../src/ecfs/build.ts";
 import { layoutCore } from "../../src/ecfs/layout.ts";
-import type { ExeInfo } from "../../src/ecfs/sections.ts";
 import type { ProcessImage } from "../../src/model/image.ts";
 import { buildFixture, killAllFixtures, startFixture } from "../helpers/fixtures.ts";
 import { FakeMemory } from "../helpers/fakemem.ts";
@@ -19,7 +18,7 @@ afterAll(killAllFixtures);
 const FUZZ_MS = Number(process.env.PLAN_FUZZ_MS ?? 3000);
 
 /** The process as the planner sees it, its memory copied out (readable mappings only). */
-async function capture(m32: boolean): Promise<{ image: ProcessImage; mem: FakeMemory; exe: ExeInfo }> {
+async function capture(m32: boolean): Promise<{ image: ProcessImage; mem: FakeMemory }> {
   const fx = await startFixture(buildFixture("patterns", { m32 }));
   try {
     return await withLiveProcess(fx.pid, async (image) => {
@@ -30,9 +29,7 @@ async function capture(m32: boolean): Promise<{ image: ProcessImage; mem: FakeMe
         const got = image.mem.read(m.start, bytes);
         if (got > 0) mem.add(m.start, bytes.subarray(0, got));
       }
-      // No file: every fact must come from (corrupted) memory.
-      const exe: ExeInfo = { eType: 3, entry: 0n, hasInterp: true, strippedShdrs: true };
-      return { image: { ...image, mem }, mem, exe };
+      return { image: { ...image, mem }, mem };
     });
   } finally {
     await fx.kill();
@@ -50,7 +47,7 @@ function targets(image: ProcessImage): { start: bigint; len: number }[] {
 for (const m32 of [false, true]) {
   describe(`planEcfs on a corrupted ${m32 ? "i386" : "x86_64"} target`, () => {
     test("always a complete plan: problems reported, nothing thrown, nothing slow", async () => {
-      const { image, mem, exe } = await capture(m32);
+      const { image, mem } = await capture(m32);
       const seed = Number(process.env.PLAN_FUZZ_SEED ?? Date.now() % 1e9);
       const rand = rng(seed);
       const areas = targets(image);
@@ -81,7 +78,8 @@ for (const m32 of [false, true]) {
         }
         const started = performance.now();
         try {
-          const r = planEcfs({ ...image, info: { ...image.info, auxv } }, { info: exe });
+          // No file: every fact must come from (corrupted) memory.
+          const r = planEcfs({ ...image, info: { ...image.info, auxv } }, {});
           const l = layoutCore(r.plan);
           expect(l.fileSize).toBeGreaterThan(0);
           if (r.problems.length > 0) withProblems++;

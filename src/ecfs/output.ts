@@ -1,11 +1,14 @@
-// The output file: written under a temporary name in the target directory (O_EXCL, so a
-// root process never follows or reuses someone else's file) and renamed over the final
-// name only when complete, so a failed snapshot leaves nothing behind.
+// The output file: written as an unnamed O_TMPFILE in the target directory and linked under
+// its name only when complete, so a failed snapshot leaves nothing behind, even one killed by
+// SIGKILL. Where the file system has no O_TMPFILE, a temporary name (O_EXCL, so a root process
+// never follows or reuses someone else's file) renamed over the final name does the same,
+// except that a SIGKILL leaves the temporary file.
 
-import { closeSync, existsSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { OutputError } from "../errors.ts";
 import { errorCode } from "../sys/errno.ts";
+import { linkFd, O_TMPFILE } from "../sys/fs.ts";
 import type { Sink } from "./write.ts";
 
 function explain(path: string, e: unknown, doing: string): OutputError {
@@ -29,17 +32,24 @@ function explain(path: string, e: unknown, doing: string): OutputError {
   return new OutputError(path, `cannot ${doing} ${path}: ${reason}`, { cause: e });
 }
 
+/** File systems without O_TMPFILE say so with one of these (open(2)). */
+const NO_TMPFILE = new Set(["EOPNOTSUPP", "EISDIR", "EINVAL"]);
+
+const tempName = (path: string): string => join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+
 export class AtomicFile implements Sink {
   readonly #fd: number;
-  readonly tmpPath: string;
+  /** The temporary name while writing, or undefined for an unnamed O_TMPFILE file. */
+  readonly tmpPath: string | undefined;
   #open = true;
 
-  private constructor(readonly path: string, fd: number, tmpPath: string) {
+  private constructor(readonly path: string, fd: number, tmpPath: string | undefined) {
     this.#fd = fd;
     this.tmpPath = tmpPath;
   }
 
-  static create(path: string, mode = 0o600): AtomicFile {
+  /** `unnamed: false` skips O_TMPFILE and uses the temporary name from the start. */
+  static create(path: string, mode = 0o600, { unnamed = true }: { unnamed?: boolean } = {}): AtomicFile {
     let isDir = false;
     try {
       isDir = statSync(path).isDirectory();
@@ -47,7 +57,14 @@ export class AtomicFile implements Sink {
       // Not there yet: the normal case.
     }
     if (isDir) throw new OutputError(path, `cannot write ${path}: it is a directory`);
-    const tmpPath = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
+    const dir = dirname(path);
+    try {
+      // Naming it later goes through /proc/self/fd; without /proc, use a temporary name.
+      if (unnamed && existsSync("/proc/self/fd")) return new AtomicFile(path, openSync(dir, O_TMPFILE | constants.O_WRONLY, mode), undefined);
+    } catch (e) {
+      if (!NO_TMPFILE.has(errorCode(e) ?? "")) throw explain(path, e, "write");
+    }
+    const tmpPath = tempName(path);
     try {
       return new AtomicFile(path, openSync(tmpPath, "wx", mode), tmpPath);
     } catch (e) {
@@ -73,35 +90,61 @@ export class AtomicFile implements Sink {
   }
 
   /**
-   * Close and rename into place. No fsync: like the kernel's own core dumps and gcore, the
+   * Name the file and close it. No fsync: like the kernel's own core dumps and gcore, the
    * file is left to the page cache (an fsync of a GiB costs more than the whole snapshot);
-   * the rename still guarantees that no reader ever sees a partial file under the name.
+   * the link or rename still guarantees that no reader ever sees a partial file under the name.
    */
   commit(): void {
+    let named: string | undefined;
     try {
-      closeSync(this.#fd);
-      this.#open = false;
-      renameSync(this.tmpPath, this.path);
+      if (this.tmpPath === undefined) {
+        try {
+          linkFd(this.#fd, this.path);
+          named = this.path;
+        } catch (e) {
+          if (errorCode(e) !== "EEXIST") throw e;
+          // linkat never replaces: link under a fresh name, then rename that over the old file.
+          named = tempName(this.path);
+          linkFd(this.#fd, named);
+          renameSync(named, this.path);
+          named = this.path;
+        }
+        this.#open = false;
+        closeSync(this.#fd); // a late write error (NFS) shows here, and undoes the name below
+      } else {
+        this.#open = false;
+        closeSync(this.#fd);
+        renameSync(this.tmpPath, this.path);
+      }
     } catch (e) {
+      if (named !== undefined) unlinkQuietly(named);
       this.abort();
       throw explain(this.path, e, "write");
     }
   }
 
-  /** Close and remove the temporary file; safe to call more than once. */
+  /** Close and remove what was written; safe to call more than once. */
   abort(): void {
-    if (this.#open) {
-      this.#open = false;
-      try {
-        closeSync(this.#fd);
-      } catch {
-        // Already failing: the unlink below is what matters.
-      }
-    }
+    this.#close();
+    // An O_TMPFILE file vanishes with its last descriptor.
+    if (this.tmpPath !== undefined) unlinkQuietly(this.tmpPath);
+  }
+
+  #close(): void {
+    if (!this.#open) return;
+    this.#open = false;
     try {
-      unlinkSync(this.tmpPath);
+      closeSync(this.#fd);
     } catch {
-      // Gone already (renamed or never created).
+      // Already failing or discarding: the file is dropped either way.
     }
+  }
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Gone already (renamed or never created).
   }
 }

@@ -12,6 +12,9 @@ const SYMBOLS = {
   process_vm_readv: { args: ["i32", "ptr", "u64", "ptr", "u64", "u64"], returns: "i64" },
   pread: { args: ["i32", "ptr", "u64", "i64"], returns: "i64" },
   kill: { args: ["i32", "i32"], returns: "i32" },
+  // int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags):
+  // node:fs has no way to give an O_TMPFILE file a name.
+  linkat: { args: ["i32", "ptr", "i32", "ptr", "i32"], returns: "i32" },
   getpid: { args: [], returns: "i32" },
   __errno_location: { args: [], returns: "ptr" },
 } as const;

@@ -18,8 +18,14 @@ function zombie(pid: number): boolean {
   }
 }
 
+/** Pages of one unreadable run between liveness checks: a check costs two /proc reads. */
+const CHECK_EVERY = 256;
+
 export class LiveMemory implements MemoryReader {
   #procMem: ProcMem | undefined;
+  /** Where the last hole ended, and how many holes in a row have ended there. */
+  #holeEnd = -1n;
+  #holeRun = 0;
   constructor(readonly pid: number) {}
 
   read(addr: bigint, dst: Uint8Array): number {
@@ -33,8 +39,14 @@ export class LiveMemory implements MemoryReader {
       const m = this.#procMem.read(addr + BigInt(done), dst.subarray(done));
       done += m;
       if (m === 0) {
-        // A hole, or the process is gone (a zombie reads as nothing at all): only the latter is fatal.
-        if (!existsSync(`/proc/${this.pid}/task/${this.pid}`) || zombie(this.pid))
+        // A hole, or the process is gone (a zombie reads as nothing at all): only the latter is
+        // fatal. The caller asks again one page on, so a long unreadable run is checked at its
+        // first page and then every CHECK_EVERY pages; a death in its last stretch is no
+        // different from one just after the snapshot.
+        const at = addr + BigInt(done);
+        this.#holeRun = at === this.#holeEnd ? this.#holeRun + 1 : 0;
+        this.#holeEnd = (at | 0xfffn) + 1n;
+        if (this.#holeRun % CHECK_EVERY === 0 && (!existsSync(`/proc/${this.pid}/task/${this.pid}`) || zombie(this.pid)))
           throw new SyscallError("process_vm_readv", ESRCH, "ESRCH", this.pid);
         break;
       }

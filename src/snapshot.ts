@@ -18,6 +18,8 @@ export interface SnapshotOptions {
   /** Write ET_CORE (gdb-ready) instead of ECFS's ET_NONE. */
   core: boolean;
   heuristics?: boolean;
+  /** Copy a fork of the stopped target, resuming the target at once (capture/fork.ts). */
+  lowPause?: boolean;
 }
 
 export interface SnapshotResult {
@@ -58,6 +60,9 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
   const file = AtomicFile.create(path);
   try {
     const t0 = performance.now();
+    let resumedAt: number | undefined;
+    const late: string[] = [];
+    const capture = { lowPause: opts.lowPause ?? false, onResume: () => void (resumedAt ??= performance.now()), late };
     const result = await withLiveProcess(target, async (image) => {
       const warnings: string[] = [...image.problems];
       const exe = openExe(`/proc/${image.info.pid}/exe`);
@@ -76,9 +81,11 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
       return {
         path, pid: image.info.pid, threads: image.threads.length, mappings: plan.loads.length,
         bytes: layout.fileSize, bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps,
-        pausedMs: performance.now() - t0, warnings,
+        pausedMs: 0, warnings,
       };
-    });
+    }, capture);
+    result.pausedMs = (resumedAt ?? performance.now()) - t0;
+    result.warnings.push(...late);
     // Renamed into place only after the target runs again: fsync need not pause it.
     file.commit();
     return result;

@@ -29,6 +29,8 @@ interface Case {
   title: string;
   fixture: "patterns" | "threads";
   opts: BuildOptions;
+  /** snapshot --low-pause: the copy is made from a fork while the target runs on. */
+  lowPause?: boolean;
 }
 
 const CASES: Case[] = [
@@ -39,7 +41,16 @@ const CASES: Case[] = [
   { title: "i386", fixture: "patterns", opts: { m32: true } },
   { title: "8 threads", fixture: "threads", opts: { libs: ["-pthread"] } },
   { title: "8 threads i386", fixture: "threads", opts: { m32: true, libs: ["-pthread"] } },
+  { title: "PIE, --low-pause", fixture: "patterns", opts: {}, lowPause: true },
+  { title: "i386, --low-pause", fixture: "patterns", opts: { m32: true }, lowPause: true },
+  { title: "8 threads, --low-pause", fixture: "threads", opts: { libs: ["-pthread"] }, lowPause: true },
+  { title: "8 threads i386, --low-pause", fixture: "threads", opts: { m32: true, libs: ["-pthread"] }, lowPause: true },
 ];
+
+/** /proc/PID/task/TID/syscall of every thread: the blocked syscall, its arguments, sp and pc. */
+function blockedSyscalls(pid: number): Map<number, string> {
+  return new Map(taskIds(pid).map((tid) => [tid, readFileSync(`/proc/${pid}/task/${tid}/syscall`, "latin1").trim()]));
+}
 
 /** Registers gdb cannot take from a kernel core on this CPU either (k0-k7 with gdb 13 on AMD). */
 let lostInKernelCores: Set<string>;
@@ -57,6 +68,7 @@ for (const c of CASES) {
     let file = "";
     let core: GdbThreads;
     let run: ReturnType<typeof ecfs>;
+    let syscallsBefore: Map<number, string>;
 
     beforeAll(async () => {
       exe = buildFixture(c.fixture, c.opts);
@@ -64,7 +76,8 @@ for (const c of CASES) {
       fx = await startFixture(exe);
       live = gdbLiveThreads(fx.pid);
       file = join(work, `${c.fixture}-${c.title.replace(/\W+/g, "_")}.ecfs`);
-      run = ecfs(["snapshot", "-p", String(fx.pid), "-o", file, "--core"]);
+      syscallsBefore = blockedSyscalls(fx.pid);
+      run = ecfs(["snapshot", "-p", String(fx.pid), "-o", file, "--core", ...(c.lowPause ? ["--low-pause"] : [])]);
       if (run.code === 0) core = gdbCoreThreads(symbols, file);
     });
     afterAll(async () => {
@@ -88,6 +101,19 @@ for (const c of CASES) {
         else expect(["R", "S"]).toContain(taskState(fx.pid, tid));
       }
       for (const r of fx.info.regions ?? []) expect(patternMismatch(liveMemory(fx.pid, r.addr, r.len), fx.info.seed, r)).toBe(-1);
+    });
+
+    test("every parked thread is back in the same syscall, at the same pc, with the same arguments", () => {
+      // A syscall interrupted by the stop (-ERESTART*) must be restarted as the kernel would.
+      const spinning = new Set((fx.info.threads ?? []).filter((t) => !t.blocks).map((t) => t.tid));
+      const after = blockedSyscalls(fx.pid);
+      for (const [tid, before] of syscallsBefore) {
+        if (spinning.has(tid)) continue;
+        expect({ tid, now: after.get(tid) }).toEqual({ tid, now: before });
+        expect(before).not.toBe("running");
+      }
+      // A fork of the target (--low-pause) is gone, reaped: the target has no child left.
+      for (const tid of taskIds(fx.pid)) expect(readFileSync(`/proc/${fx.pid}/task/${tid}/children`, "latin1").trim()).toBe("");
     });
 
     test("gdb finds every thread, with the registers gdb -p read from the live process", () => {

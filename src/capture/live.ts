@@ -16,6 +16,9 @@ import { parseStatus, readStatus, type ProcStatus } from "../proc/status.ts";
 import * as pt from "../sys/ptrace.ts";
 import { readFds } from "../proc/fds.ts";
 import { readSockets } from "../proc/sockets.ts";
+import { libc } from "../sys/libc.ts";
+import { isDumpable } from "../proc/smaps.ts";
+import { type Abi, abiFor, findSyscallInsn, ForkedMemory, forkStopped, killChild, reapInTarget } from "./fork.ts";
 import { LiveMemory } from "./memory.ts";
 import { buildProcfsTarball } from "./procfs.ts";
 import { encodeXsaveLayout } from "./xsave.ts";
@@ -29,7 +32,24 @@ interface Seized {
   tid: number;
   /** A signal the thread stopped for instead of our interrupt: it is re-delivered at detach. */
   pendingSig: number;
+  /** Stopped by job control (SIGSTOP and the like), not by our interrupt. */
+  groupStop: boolean;
 }
+
+export interface CaptureOptions {
+  /**
+   * Fork the stopped target and copy the fork (capture/fork.ts), resuming the target at
+   * once. Where that cannot be done, the copy is made with the target stopped, as without it.
+   */
+  lowPause?: boolean;
+  /** Called once the target runs again, before `use` has finished when lowPause worked. */
+  onResume?: () => void;
+  /** Problems found after `use` returned (reaping the fork). */
+  late?: string[];
+}
+
+/** At most this much MADV_DONTFORK / MADV_WIPEONFORK memory is kept aside for a low-pause copy. */
+const KEPT_MAX = 64 << 20;
 
 /** A process that passed preflight: its leader's pid, stat and status, read before stopping it. */
 export interface Target {
@@ -113,7 +133,7 @@ function stopAll(pid: number, seized: Map<number, Seized>): void {
         if (seized.size === 0) seizeError(pid, e);
         throw e;
       }
-      seized.set(tid, { tid, pendingSig: 0 });
+      seized.set(tid, { tid, pendingSig: 0, groupStop: false });
       try {
         pt.interrupt(tid);
         waiting.push(tid);
@@ -135,6 +155,7 @@ function stopAll(pid: number, seized: Map<number, Seized>): void {
       // A signal-delivery-stop came first: keep the signal to hand it back at detach. (A
       // PTRACE_EVENT_STOP with a stop signal is a group-stop: detaching leaves it stopped.)
       if (w.event === 0 && w.sig !== SIGTRAP) seized.get(tid)!.pendingSig = w.sig;
+      else if (w.event === pt.PTRACE_EVENT_STOP && w.sig !== SIGTRAP) seized.get(tid)!.groupStop = true;
     }
   }
   throw new TargetError(pid, `process ${pid} keeps creating threads faster than they can be stopped`);
@@ -194,13 +215,22 @@ function readThread(pid: number, tid: number, pendingSig: number): { t: ThreadSt
 /**
  * Stop `pid`, build its ProcessImage, run `use` on it, and resume the target whatever
  * happens. `use` must finish with the image before it returns: the memory reader is
- * only valid while the threads are stopped.
+ * only valid until then (while the threads are stopped, or while the fork lives).
  */
-export async function withLiveProcess<T>(target: number | Target, use: (image: ProcessImage) => Promise<T>): Promise<T> {
+export async function withLiveProcess<T>(target: number | Target, use: (image: ProcessImage) => Promise<T>, opts: CaptureOptions = {}): Promise<T> {
   const checked = typeof target === "number" ? preflight(target) : target;
   const { pid } = checked;
   const seized = new Map<number, Seized>();
   let mem: LiveMemory | undefined;
+  let fork: { child: number; mem: ForkedMemory; abi: Abi; insn: bigint } | undefined;
+  let resumed = false;
+  /** Signals held back while a thread ran an injected syscall; re-sent once it runs. */
+  const held: number[] = [];
+  const resume = (): string[] => {
+    const trouble = detachAll(seized);
+    for (const sig of held.splice(0)) libc.kill(pid, sig);
+    return trouble;
+  };
   try {
     stopAll(pid, seized);
     if (!seized.has(pid) && seized.size === 0) throw new TargetError(pid, `process ${pid} exited before it could be stopped`);
@@ -224,16 +254,71 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
     const image: ProcessImage = { cls, info: readInfo(checked, mapsText, problems), threads, mappings, mem, problems };
     const layout = encodeXsaveLayout(threads[0]?.xstate);
     if (layout) image.xsaveLayout = layout;
+    if (opts.lowPause) {
+      try {
+        fork = forkTarget(checked, seized, image, mem, held);
+      } catch (e) {
+        if (e instanceof SyscallError && e.code === "ESRCH" && gone(pid)) throw e;
+        problems.push(`low-pause mode not used, the target stays stopped for the copy: ${(e as Error).message}`);
+      }
+      if (fork) {
+        image.mem = fork.mem;
+        mem.close();
+        mem = undefined;
+        const trouble = resume();
+        if (trouble.length > 0) throw new TargetError(pid, `could not resume every thread of ${pid}: ${trouble.join("; ")}`);
+        resumed = true;
+        opts.onResume?.();
+      }
+    }
     return await use(image);
   } catch (e) {
+    if (e instanceof SyscallError && e.code === "ESRCH" && e.pid !== undefined && e.pid === fork?.child)
+      throw new TargetError(pid, `the forked copy of process ${pid} was killed during the snapshot`, { cause: e });
     if (e instanceof SyscallError && e.code === "ESRCH" && e.pid !== undefined)
       throw new TargetError(pid, `process ${pid} exited during the snapshot`, { cause: e });
     throw e;
   } finally {
     mem?.close();
-    const problems = detachAll(seized);
+    const problems = resume();
+    if (!resumed) opts.onResume?.();
+    if (fork) {
+      fork.mem.close();
+      try {
+        killChild(fork.child);
+        const p = reapInTarget(pid, fork.child, fork.abi, fork.insn);
+        if (p) opts.late?.push(p);
+      } catch (e) {
+        opts.late?.push(`the target's forked copy ${fork.child}: ${(e as Error).message}`);
+      }
+    }
     if (problems.length > 0) throw new TargetError(pid, `could not resume every thread of ${pid}: ${problems.join("; ")}`);
   }
+}
+
+/**
+ * Forks the stopped target through one of its threads (capture/fork.ts). Throws with the
+ * reason when it should not or cannot be done; the target is then as it was.
+ */
+function forkTarget(target: Target, seized: Map<number, Seized>, image: ProcessImage, mem: LiveMemory, held: number[]): { child: number; mem: ForkedMemory; abi: Abi; insn: bigint } {
+  if ((target.status.seccomp ?? 0) !== 0) throw new Error("the target runs under seccomp, which may forbid or punish a fork");
+  if ([...seized.values()].some((s) => s.groupStop)) throw new Error("the target is stopped (job control), so a pause costs it nothing");
+  const thread = image.threads.find((t) => seized.get(t.tid)?.pendingSig === 0);
+  if (!thread) throw new Error("every thread is taking a signal");
+  const abi = abiFor(image.cls.word);
+  // What the fork will not have: MADV_DONTFORK mappings are absent, MADV_WIPEONFORK ones zero.
+  const keep = image.mappings.filter((m) => isDumpable(m) && (m.vmFlags.includes("dc") || m.vmFlags.includes("wf")));
+  const keptBytes = keep.reduce((n, m) => n + Number(m.end - m.start), 0);
+  if (keptBytes > KEPT_MAX) throw new Error(`${keptBytes} bytes of MADV_DONTFORK/MADV_WIPEONFORK memory would have to be copied while stopped`);
+  const insn = findSyscallInsn(image.mappings, mem, abi);
+  if (insn === undefined) throw new Error("no syscall instruction found in the target's code");
+  const kept = keep.map((m) => {
+    const bytes = new Uint8Array(Number(m.end - m.start));
+    mem.read(m.start, bytes);
+    return { start: m.start, bytes };
+  });
+  const child = forkStopped(thread.tid, abi, thread.regs, insn, held);
+  return { child, mem: new ForkedMemory(child, kept), abi, insn };
 }
 
 function readInfo({ pid, stat, status }: Target, mapsText: string, problems: string[]): ProcessInfo {

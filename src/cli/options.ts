@@ -17,6 +17,7 @@ export const SnapshotOptionsSchema = v.object({
   pid: Pid,
   out: v.optional(v.pipe(v.string(), v.nonEmpty("the output path is empty"))),
   core: v.boolean(),
+  lowPause: v.boolean(),
 });
 
 export const FlipOptionsSchema = v.object({

@@ -10,12 +10,18 @@ export default defineCommand({
     pid: { type: "string", alias: "p", description: "process to snapshot", valueHint: "PID" },
     out: { type: "string", alias: "o", description: "output file (default ./<comm>.<pid>)", valueHint: "FILE" },
     core: { type: "boolean", description: "write e_type ET_CORE (opens in gdb at once) instead of ECFS's ET_NONE", default: false },
+    "low-pause": {
+      type: "boolean",
+      description: "fork the stopped target and copy the fork, so the target runs on after a few ms instead of waiting for the copy",
+      default: false,
+    },
   },
   async run({ args }) {
-    const opts = parseOptions(SnapshotOptionsSchema, { pid: args.pid, out: args.out, core: args.core });
+    const opts = parseOptions(SnapshotOptionsSchema, { pid: args.pid, out: args.out, core: args.core, lowPause: args["low-pause"] });
     const r = await snapshot({
       pid: opts.pid,
       core: opts.core,
+      lowPause: opts.lowPause,
       out: (comm, pid) => opts.out ?? join(process.cwd(), `${comm.replace(/[/\0]/g, "_")}.${pid}`),
     });
     for (const w of r.warnings) process.stderr.write(`ecfs: warning: ${w}\n`);

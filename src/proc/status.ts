@@ -24,6 +24,8 @@ export interface ProcStatus {
   sigCgt: bigint;
   /** Pid in each pid namespace, outermost first (since 4.1). */
   nspid?: number[];
+  /** "Seccomp:" mode: 0 none, 1 strict, 2 filter; undefined where the kernel lacks it. */
+  seccomp?: number;
   /** "Kthread:" line of recent kernels (6.18 prints it); undefined where absent. */
   kthread?: boolean;
 }
@@ -100,6 +102,7 @@ export function parseStatus(text: string, source = "status"): ProcStatus {
     sigCgt: mask("SigCgt"),
   };
   if (f.has("NSpid")) out.nspid = ints("NSpid");
+  if (f.has("Seccomp")) out.seccomp = int("Seccomp");
   if (f.has("Kthread")) out.kthread = int("Kthread") !== 0;
   return out;
 }

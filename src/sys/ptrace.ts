@@ -6,12 +6,22 @@ import { SyscallError } from "../errors.ts";
 import { errno, libc } from "./libc.ts";
 import { errnoName } from "./errno.ts";
 
+export const PTRACE_SYSCALL = 24;
 export const PTRACE_DETACH = 17;
+export const PTRACE_SETOPTIONS = 0x4200;
+export const PTRACE_GETEVENTMSG = 0x4201;
 export const PTRACE_GETREGSET = 0x4204;
+export const PTRACE_SETREGSET = 0x4205;
 export const PTRACE_GETSIGINFO = 0x4202;
 export const PTRACE_SEIZE = 0x4206;
 export const PTRACE_INTERRUPT = 0x4207;
 export const PTRACE_EVENT_STOP = 128;
+export const PTRACE_EVENT_CLONE = 3;
+export const PTRACE_O_TRACESYSGOOD = 1;
+export const PTRACE_O_TRACECLONE = 8;
+export const PTRACE_O_EXITKILL = 0x100000;
+/** The stop signal of a syscall stop under PTRACE_O_TRACESYSGOOD. */
+export const SYSCALL_STOP_SIG = 5 | 0x80;
 
 const WNOHANG = 1;
 const __WALL = 0x40000000;
@@ -45,6 +55,28 @@ export function getRegset(tid: number, nt: number, buf: Uint8Array): number {
   const iov = new BigUint64Array([BigInt(ptr(buf)), BigInt(buf.byteLength)]);
   check("ptrace(PTRACE_GETREGSET)", libc.ptrace(PTRACE_GETREGSET, tid, BigInt(nt), BigInt(ptr(iov))), tid);
   return Number(iov[1]);
+}
+
+/** PTRACE_SETREGSET: the whole regset `nt` from `buf` (as getRegset gave it). */
+export function setRegset(tid: number, nt: number, buf: Uint8Array): void {
+  const iov = new BigUint64Array([BigInt(ptr(buf)), BigInt(buf.byteLength)]);
+  check("ptrace(PTRACE_SETREGSET)", libc.ptrace(PTRACE_SETREGSET, tid, BigInt(nt), BigInt(ptr(iov))), tid);
+}
+
+export function setOptions(tid: number, options: number): void {
+  check("ptrace(PTRACE_SETOPTIONS)", libc.ptrace(PTRACE_SETOPTIONS, tid, 0n, BigInt(options)), tid);
+}
+
+/** Resume until the next syscall entry or exit (or other stop), delivering `sig`. */
+export function resumeToSyscall(tid: number, sig = 0): void {
+  check("ptrace(PTRACE_SYSCALL)", libc.ptrace(PTRACE_SYSCALL, tid, 0n, BigInt(sig)), tid);
+}
+
+/** PTRACE_GETEVENTMSG: e.g. the new thread's id at a PTRACE_EVENT_CLONE stop. */
+export function getEventMsg(tid: number): bigint {
+  const v = new BigUint64Array(1);
+  check("ptrace(PTRACE_GETEVENTMSG)", libc.ptrace(PTRACE_GETEVENTMSG, tid, 0n, BigInt(ptr(v))), tid);
+  return v[0] ?? 0n;
 }
 
 export function getSiginfo(tid: number, buf: Uint8Array): void {

@@ -214,10 +214,11 @@ describe("threads that come and go during a snapshot", () => {
 });
 
 describe("signals sent during a snapshot", () => {
-  test("are all delivered afterwards: none is lost while the target is stopped", async () => {
+  for (const lowPause of [false, true])
+  test(`are all delivered afterwards: none is lost while the target is stopped${lowPause ? " (--low-pause: or while it forks)" : ""}`, async () => {
     const fx = await startFixture<FixtureInfo & { counter: bigint; signal: number }>(buildFixture("signals"), ["256"], {}, { timeoutMs: 30_000 });
     const out = join(work, "signals.ecfs");
-    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", out]);
+    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", out, ...(lowPause ? ["--low-pause"] : [])]);
     let sent = 0;
     // Before, during and after the stop: spread over the snapshot's whole run.
     while (snap.exitCode === null && sent < 2000) {

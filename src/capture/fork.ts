@@ -1,0 +1,299 @@
+// Low-pause capture (DESIGN.md "Speed facts"): one stopped thread of the target is made to
+// run a clone syscall, so the target's memory as of the stop lives on, copy-on-write, in a
+// child that never runs (it is born traced and stopped). The target is resumed at once and
+// the child is copied at leisure through /proc/CHILD/mem, then killed. The clone has no exit
+// signal, so the target gets no SIGCHLD; the zombie it leaves is reaped by a second, tiny
+// injection of wait4 into the target.
+
+import { SyscallError, TargetError } from "../errors.ts";
+import { NT_PRSTATUS } from "../elf/consts.ts";
+import type { Mapping, MemoryReader } from "../model/image.ts";
+import { listTasks } from "../proc/process.ts";
+import { readStat } from "../proc/stat.ts";
+import { libc } from "../sys/libc.ts";
+import { errnoName } from "../sys/errno.ts";
+import * as pt from "../sys/ptrace.ts";
+import { ProcMem } from "../sys/vm.ts";
+
+const SIGKILL = 9;
+const SIGTRAP = 5;
+const WNOHANG = 1;
+const __WALL = 0x40000000;
+const WAIT_MS = 5000;
+
+/** Where the syscall ABI lives in NT_PRSTATUS (user_regs_struct of each class), and its numbers. */
+export interface Abi {
+  word: 4 | 8;
+  ax: number;
+  origAx: number;
+  ip: number;
+  /** Argument registers in syscall order. */
+  args: readonly number[];
+  clone: bigint;
+  wait4: bigint;
+  restartSyscall: bigint;
+  /** `syscall` (0f 05) or `int $0x80` (cd 80): both 2 bytes, which the restart rule relies on. */
+  insn: readonly [number, number];
+}
+
+const ABI64: Abi = { word: 8, ax: 80, origAx: 120, ip: 128, args: [112, 104, 96, 56, 72, 64], clone: 56n, wait4: 61n, restartSyscall: 219n, insn: [0x0f, 0x05] };
+const ABI32: Abi = { word: 4, ax: 24, origAx: 44, ip: 48, args: [0, 4, 8, 12, 16, 20], clone: 120n, wait4: 114n, restartSyscall: 0n, insn: [0xcd, 0x80] };
+
+export const abiFor = (word: 4 | 8): Abi => (word === 8 ? ABI64 : ABI32);
+
+const ERESTARTSYS = 512n;
+const ERESTARTNOINTR = 513n;
+const ERESTARTNOHAND = 514n;
+const ERESTART_RESTARTBLOCK = 516n;
+
+function getReg(regs: Uint8Array, abi: Abi, off: number): bigint {
+  const dv = new DataView(regs.buffer, regs.byteOffset, regs.byteLength);
+  return abi.word === 8 ? dv.getBigInt64(off, true) : BigInt(dv.getInt32(off, true));
+}
+
+function setReg(regs: Uint8Array, abi: Abi, off: number, v: bigint): void {
+  const dv = new DataView(regs.buffer, regs.byteOffset, regs.byteLength);
+  if (abi.word === 8) dv.setBigUint64(off, BigInt.asUintN(64, v), true);
+  else dv.setUint32(off, Number(BigInt.asUintN(32, v)), true);
+}
+
+/**
+ * The registers to put back after an injection. A thread stopped inside an interrupted
+ * syscall holds -ERESTART* in ax; the kernel would have restarted that syscall on the way
+ * out of the stop (arch_do_signal_or_restart), but the injected syscall's exit path does not
+ * look again, so the same rule is applied here: back up over the 2-byte instruction.
+ */
+export function restartedRegs(saved: Uint8Array, abi: Abi): Uint8Array {
+  const regs = saved.slice();
+  const nr = getReg(regs, abi, abi.origAx);
+  if (nr < 0n) return regs;
+  const err = -getReg(regs, abi, abi.ax);
+  if (err === ERESTARTSYS || err === ERESTARTNOINTR || err === ERESTARTNOHAND) setReg(regs, abi, abi.ax, nr);
+  else if (err === ERESTART_RESTARTBLOCK) setReg(regs, abi, abi.ax, abi.restartSyscall);
+  else return regs;
+  setReg(regs, abi, abi.ip, getReg(regs, abi, abi.ip) - 2n);
+  return regs;
+}
+
+/** Finds the 2-byte syscall instruction in the target's executable memory, the vDSO first. */
+export function findSyscallInsn(mappings: readonly Mapping[], mem: MemoryReader, abi: Abi): bigint | undefined {
+  const code = mappings.filter((m) => m.perms[0] === "r" && m.perms[2] === "x");
+  code.sort((a, b) => Number(b.path === "[vdso]") - Number(a.path === "[vdso]"));
+  const buf = new Uint8Array(64 * 1024);
+  let budget = 32 << 20;
+  for (const m of code) {
+    for (let at = m.start; at < m.end && budget > 0; at += BigInt(buf.byteLength - 1)) {
+      const len = Number(m.end - at < BigInt(buf.byteLength) ? m.end - at : BigInt(buf.byteLength));
+      const n = mem.read(at, buf.subarray(0, len));
+      budget -= len;
+      for (let i = 0; i + 1 < n; i++) if (buf[i] === abi.insn[0] && buf[i + 1] === abi.insn[1]) return at + BigInt(i);
+      if (n < len) break;
+    }
+  }
+  return undefined;
+}
+
+export interface Injection {
+  /** The syscall's return value (negative: -errno). */
+  result: bigint;
+  /** The child of a clone, when one was made. */
+  child?: number;
+}
+
+/**
+ * Runs syscall `nr` in thread `tid`, which must be in a ptrace-stop that is not a
+ * signal-delivery-stop or group-stop, and leaves it stopped at that syscall's exit with its
+ * registers as they were (restart rule applied). `saved` is its NT_PRSTATUS as read before.
+ * Signals that reach the thread meanwhile are held back (pushed on `held`, even when this
+ * throws): the caller re-sends them once the thread runs again.
+ */
+export function injectSyscall(tid: number, abi: Abi, saved: Uint8Array, insn: bigint, nr: bigint, args: readonly bigint[], held: number[]): Injection {
+  const regs = saved.slice();
+  setReg(regs, abi, abi.ip, insn);
+  setReg(regs, abi, abi.ax, nr);
+  // Not inside a syscall as far as the way out of this stop is concerned: no restart there.
+  setReg(regs, abi, abi.origAx, -1n);
+  args.forEach((v, i) => setReg(regs, abi, abi.args[i]!, v));
+  pt.setOptions(tid, pt.PTRACE_O_TRACESYSGOOD | pt.PTRACE_O_TRACECLONE);
+  pt.setRegset(tid, NT_PRSTATUS, regs);
+  const out: Injection = { result: 0n };
+  let entered = false;
+  let done = false;
+  // Signals pending from the stop come first, one stop each: bound the time, not the count.
+  const deadline = performance.now() + WAIT_MS;
+  try {
+    pt.resumeToSyscall(tid);
+    while (performance.now() < deadline) {
+      const w = pt.waitThread(tid, WAIT_MS);
+      if (w.kind === "timeout") throw new TargetError(tid, `thread ${tid} did not come back from an injected syscall within ${WAIT_MS / 1000} s`);
+      if (w.kind !== "stopped") throw new SyscallError("injected syscall", 3, "ESRCH", tid);
+      if (w.sig === pt.SYSCALL_STOP_SIG && w.event === 0) {
+        if (entered) {
+          const now = new Uint8Array(saved.byteLength);
+          pt.getRegset(tid, NT_PRSTATUS, now);
+          out.result = getReg(now, abi, abi.ax);
+          pt.setRegset(tid, NT_PRSTATUS, restartedRegs(saved, abi));
+          pt.setOptions(tid, 0);
+          done = true;
+          return out;
+        }
+        entered = true;
+      } else if (w.event === pt.PTRACE_EVENT_CLONE) {
+        out.child = Number(pt.getEventMsg(tid));
+      } else if (w.event === 0 && w.sig !== SIGTRAP) {
+        // A signal arrived meanwhile: hold it back now, re-send it once the registers are back.
+        held.push(w.sig);
+      }
+      pt.resumeToSyscall(tid);
+    }
+    throw new TargetError(tid, `thread ${tid} kept taking signals for ${WAIT_MS / 1000} s instead of running an injected syscall`);
+  } finally {
+    if (!done) restore(tid, abi, saved);
+  }
+}
+
+/** Registers and options back as they were (the restart rule applied); quiet if it cannot. */
+function restore(tid: number, abi: Abi, saved: Uint8Array): void {
+  try {
+    pt.setRegset(tid, NT_PRSTATUS, restartedRegs(saved, abi));
+    pt.setOptions(tid, 0);
+  } catch {
+    // Running or gone: the error that brought us here says more.
+  }
+}
+
+/** waitpid for a thread to stop or end; true when it stopped. */
+function waitStopped(tid: number): boolean {
+  const w = pt.waitThread(tid, WAIT_MS);
+  if (w.kind === "timeout") throw new TargetError(tid, `thread ${tid} did not stop within ${WAIT_MS / 1000} s`);
+  return w.kind === "stopped";
+}
+
+/**
+ * The forked child's memory: /proc/CHILD/mem, which reads copy-on-write pages without
+ * breaking the sharing (process_vm_readv would pin them, making the kernel copy each one).
+ * `kept` are ranges the child lacks (MADV_DONTFORK) or has zeroed (MADV_WIPEONFORK), read
+ * from the target while it was stopped.
+ */
+export class ForkedMemory implements MemoryReader {
+  readonly #mem: ProcMem;
+  constructor(readonly child: number, readonly kept: readonly { start: bigint; bytes: Uint8Array }[]) {
+    this.#mem = new ProcMem(child);
+  }
+
+  read(addr: bigint, dst: Uint8Array): number {
+    const k = this.kept.find((r) => addr >= r.start && addr < r.start + BigInt(r.bytes.byteLength));
+    if (k) {
+      const from = Number(addr - k.start);
+      const n = Math.min(dst.byteLength, k.bytes.byteLength - from);
+      dst.set(k.bytes.subarray(from, from + n));
+      return n === dst.byteLength ? n : n + this.read(addr + BigInt(n), dst.subarray(n));
+    }
+    const n = this.#mem.read(addr, dst);
+    if (n === 0 && !alive(this.child)) throw new SyscallError("pread /proc/PID/mem", 3, "ESRCH", this.child);
+    return n;
+  }
+
+  close(): void {
+    this.#mem.close();
+  }
+}
+
+function alive(tid: number): boolean {
+  try {
+    const s = readStat(tid).state;
+    return s !== "Z" && s !== "X";
+  } catch {
+    return false;
+  }
+}
+
+/** Fork the stopped target through thread `tid`; returns the child, stopped and traced. */
+export function forkStopped(tid: number, abi: Abi, saved: Uint8Array, insn: bigint, held: number[]): number {
+  // clone(flags 0): a fork whose exit signal is none, so the parent is never signalled.
+  const inj = injectSyscall(tid, abi, saved, insn, abi.clone, [0n, 0n, 0n, 0n, 0n, 0n], held);
+  if (inj.result < 0n) {
+    if (inj.child !== undefined) killChild(inj.child);
+    throw new SyscallError("clone (injected into the target)", Number(-inj.result), errnoName(Number(-inj.result)), tid);
+  }
+  const child = inj.child ?? Number(inj.result);
+  try {
+    if (!waitStopped(child)) throw new TargetError(tid, `the forked copy ${child} ended before it could be read`);
+    // Should we die now, the kernel kills the copy rather than let it run.
+    pt.setOptions(child, pt.PTRACE_O_EXITKILL);
+    return child;
+  } catch (e) {
+    // Undo: the copy dies, and the thread, still stopped, reaps it at once.
+    killChild(child);
+    injectSyscall(tid, abi, saved, insn, abi.wait4, [BigInt(child), 0n, BigInt(__WALL | WNOHANG), 0n], held);
+    throw e;
+  }
+}
+
+/** SIGKILL the child and collect it as its tracer; its zombie then belongs to the target. */
+export function killChild(child: number): void {
+  libc.kill(child, SIGKILL);
+  for (let i = 0; i < 4; i++) {
+    try {
+      const w = pt.waitThread(child, WAIT_MS);
+      if (w.kind === "exited" || w.kind === "killed") return;
+    } catch (e) {
+      if (e instanceof SyscallError && e.code === "ECHILD") return;
+      throw e;
+    }
+  }
+}
+
+/**
+ * Reap the killed child's zombie in the target: stop one of its threads for a moment and
+ * run wait4(child, NULL, __WALL | WNOHANG, NULL) there. Returns a problem, or undefined.
+ */
+export function reapInTarget(pid: number, child: number, abi: Abi, insn: bigint): string | undefined {
+  let tids: number[];
+  try {
+    tids = listTasks(pid);
+  } catch {
+    return undefined; // the target is gone: init reaps the child
+  }
+  const tid = tids.includes(pid) && alive(pid) ? pid : tids.find(alive);
+  if (tid === undefined) return undefined;
+  try {
+    pt.seize(tid);
+  } catch (e) {
+    return `cannot stop the target again to reap its forked copy ${child}: ${(e as Error).message}`;
+  }
+  let sig = 0;
+  try {
+    pt.interrupt(tid);
+    const w = pt.waitThread(tid, WAIT_MS);
+    if (w.kind !== "stopped") return undefined;
+    if (w.event === 0 && w.sig !== SIGTRAP) {
+      // It stopped for a signal of its own instead: let that through and leave the zombie.
+      sig = w.sig;
+      return `the target's forked copy ${child} is left a zombie: the target was taking a signal`;
+    }
+    if (w.sig !== SIGTRAP) return `the target's forked copy ${child} is left a zombie: the target is stopped (job control)`;
+    const buf = new Uint8Array(27 * 8);
+    const saved = buf.subarray(0, pt.getRegset(tid, NT_PRSTATUS, buf));
+    const held: number[] = [];
+    let inj: Injection;
+    try {
+      inj = injectSyscall(tid, abi, saved, insn, abi.wait4, [BigInt(child), 0n, BigInt(__WALL | WNOHANG), 0n], held);
+    } finally {
+      // The first goes back with the detach, the rest as new signals to the process.
+      sig = held[0] ?? 0;
+      for (const extra of held.slice(1)) libc.kill(pid, extra);
+    }
+    // ECHILD: the target reaped it itself (a wait with __WALL), which is as good.
+    if (inj.result !== BigInt(child) && inj.result !== -10n) return `the target's forked copy ${child} is left a zombie (wait4 gave ${inj.result})`;
+    return undefined;
+  } catch (e) {
+    return `the target's forked copy ${child} may be left a zombie: ${(e as Error).message}`;
+  } finally {
+    try {
+      pt.detach(tid, sig);
+    } catch {
+      // ESRCH: gone meanwhile.
+    }
+  }
+}

@@ -251,7 +251,9 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
     mem = new LiveMemory(pid);
     const problems: string[] = [];
     const { mappings, mapsText } = readSmaps(pid);
-    const image: ProcessImage = { cls, info: readInfo(checked, mapsText, problems), threads, mappings, mem, problems };
+    // With a fork to read from, the slower /proc reads wait until the target runs again.
+    const deferred = opts.lowPause === true;
+    const image: ProcessImage = { cls, info: readInfo(checked, mapsText, problems, !deferred), threads, mappings, mem, problems };
     const layout = encodeXsaveLayout(threads[0]?.xstate);
     if (layout) image.xsaveLayout = layout;
     if (opts.lowPause) {
@@ -260,6 +262,7 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
       } catch (e) {
         if (e instanceof SyscallError && e.code === "ESRCH" && gone(pid)) throw e;
         problems.push(`low-pause mode not used, the target stays stopped for the copy: ${(e as Error).message}`);
+        readForensics(image.info, pid, problems);
       }
       if (fork) {
         image.mem = fork.mem;
@@ -269,6 +272,8 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
         if (trouble.length > 0) throw new TargetError(pid, `could not resume every thread of ${pid}: ${trouble.join("; ")}`);
         resumed = true;
         opts.onResume?.();
+        // The fork's fd table is the target's as of the stop; /proc/PID itself is read live.
+        readForensics(image.info, pid, problems, fork.child);
       }
     }
     return await use(image);
@@ -321,19 +326,27 @@ function forkTarget(target: Target, seized: Map<number, Seized>, image: ProcessI
   return { child, mem: new ForkedMemory(child, kept), abi, insn };
 }
 
-function readInfo({ pid, stat, status }: Target, mapsText: string, problems: string[]): ProcessInfo {
+/** What /proc says of the process; the fds, sockets and /proc tarball too unless `forensics` is false. */
+function readInfo({ pid, stat, status }: Target, mapsText: string, problems: string[], forensics: boolean): ProcessInfo {
   const info: ProcessInfo = {
     pid, ppid: stat.ppid, pgrp: stat.pgrp, sid: stat.session, uid: status.uid[0], gid: status.gid[0],
     state: stat.state, nice: stat.nice, flags: stat.flags, comm: stat.comm,
     cmdline: readCmdline(pid), environ: readEnviron(pid), exe: readExeLink(pid), auxv: readAuxv(pid),
     mapsText, personality: readPersonality(pid),
-    fds: readFds(pid), sockets: readSockets(pid),
+    fds: [], sockets: new Map(),
   };
+  if (forensics) readForensics(info, pid, problems);
+  return info;
+}
+
+/** Open files and sockets (from `fdPid`: the target, or its fork, which has the same fds) and .procfs.tgz. */
+function readForensics(info: ProcessInfo, pid: number, problems: string[], fdPid = pid): void {
+  info.fds = readFds(fdPid);
+  info.sockets = readSockets(fdPid);
   try {
     info.procfsTgz = buildProcfsTarball(pid);
   } catch (e) {
     if (e instanceof SyscallError && e.code === "ESRCH") throw e;
     problems.push(`.procfs.tgz: ${(e as Error).message}`);
   }
-  return info;
 }

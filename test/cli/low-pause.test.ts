@@ -136,3 +136,20 @@ test("SIGKILL of the snapshot while it copies the fork: the fork dies with it, t
   expect(readdirSync(dir)).toEqual([]);
   await fx.kill();
 });
+
+test("fds and sockets come from the fork's fd table: the same as a stopped snapshot shows", async () => {
+  const fx = await startFixture(buildFixture("sockets", {}), [join(work, "sock"), join(work, "file")]);
+  const fds = (extra: string[]) => {
+    const out = join(work, `fds${extra.length}.ecfs`);
+    const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", out, ...extra]);
+    expect(r.stderr).toBe("");
+    const j = ecfs(["read", "-e", "--json", out]);
+    expect(j.code).toBe(0);
+    rmSync(out);
+    return (JSON.parse(j.stdout) as { fds: unknown[] }).fds;
+  };
+  const stopped = fds([]);
+  expect(stopped.length).toBeGreaterThan(8);
+  expect(fds(["--low-pause"])).toEqual(stopped);
+  await fx.kill();
+});

@@ -257,37 +257,27 @@ describe("memory nobody can read", () => {
 });
 
 describe("interruptions", () => {
-  test("the target dies during a long unreadable run (256 MiB): noticed, no file", async () => {
-    // Liveness is checked at a run's first page and every 256 pages after, not at every page.
-    const fx = await startFixture<FixtureInfo & { map: bigint }>(buildFixture("unreadable"), ["65536"]);
-    const out = join(work, "dies-in-hole.ecfs");
-    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", out]);
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && tracerOf(fx.pid) === "0") await Bun.sleep(1);
-    process.kill(fx.pid, "SIGKILL");
-    const code = await snap.exited;
-    const stderr = await new Response(snap.stderr).text();
-    expect(stderr.trim()).toBe(`ecfs: process ${fx.pid} exited during the snapshot`);
-    expect(code).toBe(1);
-    noFilesIn(work);
-    await fx.kill();
-  });
-
-  test("the target dies mid-snapshot: a clear message, no file", async () => {
-    const fx = await startFixture<PatternsInfo>(buildFixture("patterns"), ["--heap-mib", "1024"], {}, { timeoutMs: 60_000 });
-    const out = join(work, "dies.ecfs");
-    const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", out]);
-    // Kill the target once the snapshot has it stopped (TracerPid set), i.e. mid-copy.
-    const deadline = Date.now() + 10_000;
-    while (Date.now() < deadline && tracerOf(fx.pid) === "0") await Bun.sleep(1);
-    process.kill(fx.pid, "SIGKILL");
-    const code = await snap.exited;
-    const stderr = await new Response(snap.stderr).text();
-    expect(stderr.trim()).toBe(`ecfs: process ${fx.pid} exited during the snapshot`);
-    expect(code).toBe(1);
-    noFilesIn(work);
-    await fx.kill();
-  });
+  const dying = [
+    { title: "the target dies mid-snapshot: a clear message, no file", fixture: "patterns", args: ["--heap-mib", "1024"] },
+    // Liveness is checked at an unreadable run's first page and every 256 pages after, not at every page.
+    { title: "the target dies during a long unreadable run (256 MiB): noticed, no file", fixture: "unreadable", args: ["65536"] },
+  ];
+  for (const d of dying)
+    test(d.title, async () => {
+      const fx = await startFixture(buildFixture(d.fixture), d.args, {}, { timeoutMs: 60_000 });
+      const out = join(work, "dies.ecfs");
+      const snap = ecfsAsync(["snapshot", "-p", String(fx.pid), "-o", out]);
+      // Kill the target once the snapshot has it stopped (TracerPid set), i.e. mid-copy.
+      const deadline = Date.now() + 10_000;
+      while (Date.now() < deadline && tracerOf(fx.pid) === "0") await Bun.sleep(1);
+      process.kill(fx.pid, "SIGKILL");
+      const code = await snap.exited;
+      const stderr = await new Response(snap.stderr).text();
+      expect(stderr.trim()).toBe(`ecfs: process ${fx.pid} exited during the snapshot`);
+      expect(code).toBe(1);
+      noFilesIn(work);
+      await fx.kill();
+    });
 
   test("SIGKILL of the snapshot mid-copy: the kernel detaches, the target runs on, no file is left", async () => {
     const fx = await startFixture<PatternsInfo>(buildFixture("patterns"), ["--heap-mib", "1024"], {}, { timeoutMs: 60_000 });

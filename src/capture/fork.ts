@@ -169,29 +169,64 @@ function waitStopped(tid: number): boolean {
   return w.kind === "stopped";
 }
 
+/** Bytes of the target kept aside while it was stopped. */
+export interface KeptRun {
+  start: bigint;
+  bytes: Uint8Array;
+}
+
 /**
  * The forked child's memory: /proc/CHILD/mem, which reads copy-on-write pages without
  * breaking the sharing (process_vm_readv would pin them, making the kernel copy each one).
- * `kept` are ranges the child lacks (MADV_DONTFORK) or has zeroed (MADV_WIPEONFORK), read
- * from the target while it was stopped.
+ * What the child lacks (MADV_DONTFORK: `absent` ranges) or has zeroed (MADV_WIPEONFORK) was
+ * read from the stopped target: its populated pages are `kept`, and the rest of an absent
+ * range reads as the zeros it held.
  */
 export class ForkedMemory implements MemoryReader {
   readonly #mem: ProcMem;
-  constructor(readonly child: number, readonly kept: readonly { start: bigint; bytes: Uint8Array }[]) {
+  readonly #kept: readonly KeptRun[];
+  readonly #absent: readonly { start: bigint; end: bigint }[];
+  constructor(readonly child: number, kept: readonly KeptRun[], absent: readonly { start: bigint; end: bigint }[]) {
     this.#mem = new ProcMem(child);
+    this.#kept = [...kept].sort((a, b) => (a.start < b.start ? -1 : 1));
+    this.#absent = [...absent].sort((a, b) => (a.start < b.start ? -1 : 1));
   }
 
   read(addr: bigint, dst: Uint8Array): number {
-    const k = this.kept.find((r) => addr >= r.start && addr < r.start + BigInt(r.bytes.byteLength));
-    if (k) {
-      const from = Number(addr - k.start);
-      const n = Math.min(dst.byteLength, k.bytes.byteLength - from);
-      dst.set(k.bytes.subarray(from, from + n));
-      return n === dst.byteLength ? n : n + this.read(addr + BigInt(n), dst.subarray(n));
+    let done = 0;
+    while (done < dst.byteLength) {
+      const at = addr + BigInt(done);
+      const left = dst.byteLength - done;
+      const k = this.#kept.find((r) => at >= r.start && at < r.start + BigInt(r.bytes.byteLength));
+      if (k) {
+        const from = Number(at - k.start);
+        const n = Math.min(left, k.bytes.byteLength - from);
+        dst.set(k.bytes.subarray(from, from + n), done);
+        done += n;
+        continue;
+      }
+      // Up to the next kept run, so that it is not read from the child.
+      const next = this.#kept.find((r) => r.start > at)?.start;
+      const upTo = (end: bigint): number => Math.min(left, Number((next !== undefined && next < end ? next : end) - at));
+      const z = this.#absent.find((r) => at >= r.start && at < r.end);
+      if (z) {
+        const n = upTo(z.end);
+        dst.fill(0, done, done + n);
+        done += n;
+        continue;
+      }
+      // The child has no mapping where an absent range begins: stop there too.
+      const gap = this.#absent.find((r) => r.start > at)?.start;
+      const stop = next === undefined ? gap : gap === undefined || next < gap ? next : gap;
+      const lim = stop === undefined ? left : Math.min(left, Number(stop - at));
+      const n = this.#mem.read(at, dst.subarray(done, done + lim));
+      done += n;
+      if (n < lim) {
+        if (n === 0 && !alive(this.child)) throw new SyscallError("pread /proc/PID/mem", 3, "ESRCH", this.child);
+        break;
+      }
     }
-    const n = this.#mem.read(addr, dst);
-    if (n === 0 && !alive(this.child)) throw new SyscallError("pread /proc/PID/mem", 3, "ESRCH", this.child);
-    return n;
+    return done;
   }
 
   close(): void {

@@ -18,6 +18,7 @@ import { readFds } from "../proc/fds.ts";
 import { readSockets } from "../proc/sockets.ts";
 import { libc } from "../sys/libc.ts";
 import { isDumpable } from "../proc/smaps.ts";
+import { populatedRuns } from "../proc/pagemap.ts";
 import { type Abi, abiFor, findSyscallInsn, ForkedMemory, forkStopped, killChild, reapInTarget } from "./fork.ts";
 import { LiveMemory } from "./memory.ts";
 import { buildProcfsTarball } from "./procfs.ts";
@@ -48,7 +49,7 @@ export interface CaptureOptions {
   late?: string[];
 }
 
-/** At most this much MADV_DONTFORK / MADV_WIPEONFORK memory is kept aside for a low-pause copy. */
+/** At most this much populated MADV_DONTFORK / MADV_WIPEONFORK memory is kept aside for a low-pause copy. */
 const KEPT_MAX = 64 << 20;
 
 /** A process that passed preflight: its leader's pid, stat and status, read before stopping it. */
@@ -312,18 +313,21 @@ function forkTarget(target: Target, seized: Map<number, Seized>, image: ProcessI
   if (!thread) throw new Error("every thread is taking a signal");
   const abi = abiFor(image.cls.word);
   // What the fork will not have: MADV_DONTFORK mappings are absent, MADV_WIPEONFORK ones zero.
-  const keep = image.mappings.filter((m) => isDumpable(m) && (m.vmFlags.includes("dc") || m.vmFlags.includes("wf")));
-  const keptBytes = keep.reduce((n, m) => n + Number(m.end - m.start), 0);
+  // Only their populated pages hold anything (V8 reserves hundreds of MiB this way, untouched).
+  const special = image.mappings.filter((m) => isDumpable(m) && (m.vmFlags.includes("dc") || m.vmFlags.includes("wf")));
+  const runs = special.flatMap((m) => populatedRuns(target.pid, m.start, m.end));
+  const keptBytes = runs.reduce((n, r) => n + Number(r.end - r.start), 0);
   if (keptBytes > KEPT_MAX) throw new Error(`${keptBytes} bytes of MADV_DONTFORK/MADV_WIPEONFORK memory would have to be copied while stopped`);
   const insn = findSyscallInsn(image.mappings, mem, abi);
   if (insn === undefined) throw new Error("no syscall instruction found in the target's code");
-  const kept = keep.map((m) => {
-    const bytes = new Uint8Array(Number(m.end - m.start));
-    mem.read(m.start, bytes);
-    return { start: m.start, bytes };
+  const kept = runs.map((r) => {
+    const bytes = new Uint8Array(Number(r.end - r.start));
+    mem.read(r.start, bytes);
+    return { start: r.start, bytes };
   });
+  const absent = special.filter((m) => m.vmFlags.includes("dc")).map((m) => ({ start: m.start, end: m.end }));
   const child = forkStopped(thread.tid, abi, thread.regs, insn, held);
-  return { child, mem: new ForkedMemory(child, kept), abi, insn };
+  return { child, mem: new ForkedMemory(child, kept, absent), abi, insn };
 }
 
 /** What /proc says of the process; the fds, sockets and /proc tarball too unless `forensics` is false. */

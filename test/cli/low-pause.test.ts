@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildFixture, killAllFixtures, startFixture, taskIds, type FixtureInfo, type PatternsInfo, type RunningFixture } from "../helpers/fixtures.ts";
 import { liveMemory } from "../helpers/oracles.ts";
+import { patternMismatch } from "../helpers/pattern.ts";
 import { ecfs, ecfsAsync } from "../helpers/ecfs.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-lowpause-"));
@@ -151,5 +152,23 @@ test("fds and sockets come from the fork's fd table: the same as a stopped snaps
   const stopped = fds([]);
   expect(stopped.length).toBeGreaterThan(8);
   expect(fds(["--low-pause"])).toEqual(stopped);
+  await fx.kill();
+});
+
+test("memory a fork does not copy (MADV_DONTFORK, MADV_WIPEONFORK) is kept aside: gdb reads it from the file", async () => {
+  // 512 MiB of DONTFORK reservation with one page touched: only populated pages are kept.
+  type ForkFlagsInfo = PatternsInfo & { untouched: bigint };
+  const exe = buildFixture("forkflags", {});
+  const fx = await startFixture<ForkFlagsInfo>(exe);
+  const out = join(work, "forkflags.ecfs");
+  const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", out, "--core", "--low-pause"]);
+  expect(r.stderr).toBe(""); // no fallback, no unreadable memory
+  expect(r.code).toBe(0);
+  for (const g of fx.info.regions) {
+    const bytes = gdbDump(exe, out, g.addr, g.len);
+    expect({ region: g.name, at: patternMismatch(bytes, fx.info.seed, g) }).toEqual({ region: g.name, at: -1 });
+  }
+  expect([...gdbDump(exe, out, fx.info.untouched, 4096)].every((b) => b === 0)).toBe(true);
+  expect(children(fx.pid)).toEqual([]);
   await fx.kill();
 });

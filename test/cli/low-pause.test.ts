@@ -172,3 +172,22 @@ test("memory a fork does not copy (MADV_DONTFORK, MADV_WIPEONFORK) is kept aside
   expect(children(fx.pid)).toEqual([]);
   await fx.kill();
 });
+
+test("a clone the target may not make (RLIMIT_NPROC): a warning, the stopped copy, the target as it was", async () => {
+  // nobody, limited to one process: the injected clone gets EAGAIN. setpriv and prlimit exec in place.
+  const exe = buildFixture("sleeper", {});
+  const fx = await startFixture("setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", "prlimit", "--nproc=1:1", exe, "pause"]);
+  expect(readFileSync(`/proc/${fx.pid}/status`, "latin1")).toMatch(/^Uid:\s+65534\s/m);
+  const before = syscallLine(fx.pid);
+  const out = join(work, "nproc.ecfs");
+  const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", out, "--core", "--low-pause"]);
+  expect(r.stderr.trim()).toBe(`ecfs: warning: low-pause mode not used, the target stays stopped for the copy: clone (injected into the target) pid ${fx.pid}: EAGAIN`);
+  expect(r.code).toBe(0);
+  // The file is whole: gdb sees the thread parked in pause().
+  const bt = spawnSync("gdb", ["-nx", "-q", "-batch", "-ex", "bt", exe, out], { encoding: "utf8" }).stdout;
+  expect(bt).toContain("main");
+  await Bun.sleep(100);
+  expect(stillRunning(fx)).toBe(true);
+  expect(syscallLine(fx.pid)).toBe(before);
+  await fx.kill();
+});

@@ -191,3 +191,24 @@ test("a clone the target may not make (RLIMIT_NPROC): a warning, the stopped cop
   expect(syscallLine(fx.pid)).toBe(before);
   await fx.kill();
 });
+
+test("a target stopped by job control is not forked (a pause costs it nothing) and stays stopped", async () => {
+  const fx = await startFixture(buildFixture("sleeper", {}), ["pause"]);
+  process.kill(fx.pid, "SIGSTOP");
+  const state = () => {
+    const s = readFileSync(`/proc/${fx.pid}/stat`, "latin1");
+    return s.slice(s.lastIndexOf(")") + 2, s.lastIndexOf(")") + 3);
+  };
+  const deadline = Date.now() + 5000;
+  while (state() !== "T" && Date.now() < deadline) await Bun.sleep(5);
+  const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", join(work, "stopped.ecfs"), "--low-pause"]);
+  expect(r.stderr.trim()).toBe("ecfs: warning: low-pause mode not used, the target stays stopped for the copy: the target is stopped (job control), so a pause costs it nothing");
+  expect(r.code).toBe(0);
+  await Bun.sleep(50);
+  expect(state()).toBe("T");
+  process.kill(fx.pid, "SIGCONT");
+  await Bun.sleep(100);
+  expect(stillRunning(fx)).toBe(true); // SIGCONT has no handler: pause() goes on
+  expect(children(fx.pid)).toEqual([]);
+  await fx.kill();
+});

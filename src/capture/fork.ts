@@ -107,7 +107,10 @@ export interface Injection {
  * Signals that reach the thread meanwhile are held back (pushed on `held`, even when this
  * throws): the caller re-sends them once the thread runs again.
  */
-export function injectSyscall(tid: number, abi: Abi, saved: Uint8Array, insn: bigint, nr: bigint, args: readonly bigint[], held: number[]): Injection {
+export function injectSyscall(
+  tid: number, abi: Abi, saved: Uint8Array, insn: bigint, nr: bigint, args: readonly bigint[], held: number[],
+  onChild?: (child: number) => void,
+): Injection {
   const regs = saved.slice();
   setReg(regs, abi, abi.ip, insn);
   setReg(regs, abi, abi.ax, nr);
@@ -140,6 +143,7 @@ export function injectSyscall(tid: number, abi: Abi, saved: Uint8Array, insn: bi
         entered = true;
       } else if (w.event === pt.PTRACE_EVENT_CLONE) {
         out.child = Number(pt.getEventMsg(tid));
+        onChild?.(out.child);
       } else if (w.event === 0 && w.sig !== SIGTRAP) {
         // A signal arrived meanwhile: hold it back now, re-send it once the registers are back.
         held.push(w.sig);
@@ -246,16 +250,26 @@ function alive(tid: number): boolean {
 /** Fork the stopped target through thread `tid`; returns the child, stopped and traced. */
 export function forkStopped(tid: number, abi: Abi, saved: Uint8Array, insn: bigint, held: number[]): number {
   // clone(flags 0): a fork whose exit signal is none, so the parent is never signalled.
-  const inj = injectSyscall(tid, abi, saved, insn, abi.clone, [0n, 0n, 0n, 0n, 0n, 0n], held);
+  let ready: unknown;
+  const inj = injectSyscall(tid, abi, saved, insn, abi.clone, [0n, 0n, 0n, 0n, 0n, 0n], held, (c) => {
+    // At once, before the parent goes on: should we die from here, the kernel kills the copy
+    // (PTRACE_O_EXITKILL) instead of letting it run untraced.
+    try {
+      if (!waitStopped(c)) throw new TargetError(tid, `the forked copy ${c} ended before it could be read`);
+      pt.setOptions(c, pt.PTRACE_O_EXITKILL);
+      ready = true;
+    } catch (e) {
+      ready = e;
+    }
+  });
   if (inj.result < 0n) {
     if (inj.child !== undefined) killChild(inj.child);
     throw new SyscallError("clone (injected into the target)", Number(-inj.result), errnoName(Number(-inj.result)), tid);
   }
   const child = inj.child ?? Number(inj.result);
   try {
-    if (!waitStopped(child)) throw new TargetError(tid, `the forked copy ${child} ended before it could be read`);
-    // Should we die now, the kernel kills the copy rather than let it run.
-    pt.setOptions(child, pt.PTRACE_O_EXITKILL);
+    if (ready === undefined) throw new TargetError(tid, `the forked copy ${child} was made without a clone event`);
+    if (ready !== true) throw ready;
     return child;
   } catch (e) {
     // Undo: the copy dies, and the thread, still stopped, reaps it at once.

@@ -6,19 +6,18 @@
 // injection of wait4 into the target.
 
 import { SyscallError, TargetError } from "../errors.ts";
+import { CLASS64 } from "../elf/class.ts";
 import { NT_PRSTATUS } from "../elf/consts.ts";
 import type { Mapping, MemoryReader } from "../model/image.ts";
 import { listTasks } from "../proc/process.ts";
-import { readStat } from "../proc/stat.ts";
+import { hasExited } from "../proc/stat.ts";
 import { libc } from "../sys/libc.ts";
 import { errnoName } from "../sys/errno.ts";
 import * as pt from "../sys/ptrace.ts";
 import { ProcMem } from "../sys/vm.ts";
 
 const SIGKILL = 9;
-const SIGTRAP = 5;
-const WNOHANG = 1;
-const __WALL = 0x40000000;
+const { SIGTRAP, WNOHANG, __WALL } = pt;
 const WAIT_MS = 5000;
 
 /** Where the syscall ABI lives in NT_PRSTATUS (user_regs_struct of each class), and its numbers. */
@@ -238,14 +237,7 @@ export class ForkedMemory implements MemoryReader {
   }
 }
 
-function alive(tid: number): boolean {
-  try {
-    const s = readStat(tid).state;
-    return s !== "Z" && s !== "X";
-  } catch {
-    return false;
-  }
-}
+const alive = (tid: number): boolean => !hasExited(tid);
 
 /** Fork the stopped target through thread `tid`; returns the child, stopped and traced. */
 export function forkStopped(tid: number, abi: Abi, saved: Uint8Array, insn: bigint, held: number[]): number {
@@ -322,7 +314,7 @@ export function reapInTarget(pid: number, child: number, abi: Abi, insn: bigint)
       return `the target's forked copy ${child} is left a zombie: the target was taking a signal`;
     }
     if (w.sig !== SIGTRAP) return `the target's forked copy ${child} is left a zombie: the target is stopped (job control)`;
-    const buf = new Uint8Array(27 * 8);
+    const buf = new Uint8Array(CLASS64.regsSize); // room for either class
     const saved = buf.subarray(0, pt.getRegset(tid, NT_PRSTATUS, buf));
     const held: number[] = [];
     let inj: Injection;

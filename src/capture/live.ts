@@ -11,7 +11,7 @@ import { readAuxv } from "../proc/auxv.ts";
 import { readProcText } from "../proc/read.ts";
 import { readCmdline, readEnviron, readExeLink, listTasks, readPersonality } from "../proc/process.ts";
 import { readSmaps } from "../proc/smaps.ts";
-import { isKernelThread, parseStat, readStat, type ProcStat } from "../proc/stat.ts";
+import { hasExited, isKernelThread, parseStat, readStat, type ProcStat } from "../proc/stat.ts";
 import { parseStatus, readStatus, type ProcStatus } from "../proc/status.ts";
 import * as pt from "../sys/ptrace.ts";
 import { readFds } from "../proc/fds.ts";
@@ -24,7 +24,7 @@ import { LiveMemory } from "./memory.ts";
 import { buildProcfsTarball } from "./procfs.ts";
 import { encodeXsaveLayout } from "./xsave.ts";
 
-const SIGTRAP = 5;
+const { SIGTRAP } = pt;
 const STOP_TIMEOUT_MS = 5000;
 /** Large enough for any XSAVE layout the kernel reports (AMX tiles included). */
 const XSTATE_MAX = 32 * 1024;
@@ -91,14 +91,7 @@ export function preflight(pid: number): Target {
 }
 
 /** The process has exited or is exiting (ptrace answers EPERM for a task past exit). */
-function gone(pid: number): boolean {
-  try {
-    const st = readStat(pid);
-    return st.state === "Z" || st.state === "X";
-  } catch {
-    return true;
-  }
-}
+const gone = hasExited;
 
 function seizeError(pid: number, e: unknown): never {
   if (e instanceof SyscallError && (e.code === "EPERM" || e.code === "ESRCH") && gone(pid))

@@ -3,22 +3,12 @@
 // reads those with FOLL_FORCE); a short count where neither can read is a hole.
 
 import type { MemoryReader } from "../model/image.ts";
-import { existsSync, readFileSync } from "node:fs";
 import { SyscallError } from "../errors.ts";
+import { hasExited } from "../proc/stat.ts";
 import { ESRCH } from "../sys/errno.ts";
 import { ProcMem, readRanges } from "../sys/vm.ts";
 
-function zombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "latin1");
-    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    return state === "Z" || state === "X";
-  } catch {
-    return true;
-  }
-}
-
-/** Pages of one unreadable run between liveness checks: a check costs two /proc reads. */
+/** Pages of one unreadable run between liveness checks: a check reads /proc/PID/stat. */
 const CHECK_EVERY = 256;
 
 export class LiveMemory implements MemoryReader {
@@ -46,7 +36,7 @@ export class LiveMemory implements MemoryReader {
         const at = addr + BigInt(done);
         this.#holeRun = at === this.#holeEnd ? this.#holeRun + 1 : 0;
         this.#holeEnd = (at | 0xfffn) + 1n;
-        if (this.#holeRun % CHECK_EVERY === 0 && (!existsSync(`/proc/${this.pid}/task/${this.pid}`) || zombie(this.pid)))
+        if (this.#holeRun % CHECK_EVERY === 0 && hasExited(this.pid))
           throw new SyscallError("process_vm_readv", ESRCH, "ESRCH", this.pid);
         break;
       }

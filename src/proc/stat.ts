@@ -138,6 +138,16 @@ export function readTaskStat(pid: number, tid: number): ProcStat {
   return parseStat(readProcText(path), path);
 }
 
+/** The process or thread has exited or is exiting: no /proc entry, or a zombie. */
+export function hasExited(pid: number): boolean {
+  try {
+    const st = readStat(pid);
+    return st.state === "Z" || st.state === "X";
+  } catch {
+    return true;
+  }
+}
+
 export function isKernelThread(stat: Pick<ProcStat, "flags">): boolean {
   return (stat.flags & PF_KTHREAD) !== 0;
 }

@@ -21,10 +21,11 @@ export const PTRACE_O_TRACESYSGOOD = 1;
 export const PTRACE_O_TRACECLONE = 8;
 export const PTRACE_O_EXITKILL = 0x100000;
 /** The stop signal of a syscall stop under PTRACE_O_TRACESYSGOOD. */
-export const SYSCALL_STOP_SIG = 5 | 0x80;
+export const SYSCALL_STOP_SIG = 5 /* SIGTRAP */ | 0x80;
 
-const WNOHANG = 1;
-const __WALL = 0x40000000;
+export const WNOHANG = 1;
+export const __WALL = 0x40000000;
+export const SIGTRAP = 5;
 
 function check(call: string, r: bigint | number, tid: number): void {
   if (r === -1 || r === -1n) {

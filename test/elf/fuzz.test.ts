@@ -12,7 +12,7 @@ import { ElfFile } from "../../src/elf/reader.ts";
 import { type ByteSource, BytesSource, FileSource } from "../../src/elf/source.ts";
 import { ElfFormatError } from "../../src/errors.ts";
 import { binaries, cleanupFixtures, gcoreOf, kernelCoreOf, kernelCoreUnavailable } from "./fixtures.ts";
-import { rng, EDGE } from "../helpers/fuzz.ts";
+import { EDGE, putLE, rng } from "../helpers/fuzz.ts";
 
 const tmp = mkdtempSync("/tmp/ecfs-ts-fuzz-");
 afterAll(() => {
@@ -80,10 +80,7 @@ function mutate(seed: Seed, rand: () => number): { muts: Mutation[]; len: number
       let v = r < 0.9 ? pick(EDGE) : BigInt(Math.floor(rand() * b.byteLength));
       if (rand() < 0.2) v = BigInt(b.byteLength) - BigInt(Math.floor(rand() * 64));
       muts.push({ off, old: b.slice(off, off + width), what: `set${width * 8} ${off}=0x${v.toString(16)}` });
-      const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
-      if (width === 2) dv.setUint16(off, Number(v & 0xffffn), true);
-      else if (width === 4) dv.setUint32(off, Number(v & 0xffffffffn), true);
-      else dv.setBigUint64(off, BigInt.asUintN(64, v), true);
+      putLE(b, off, width, v);
     }
   }
   let len = b.byteLength;

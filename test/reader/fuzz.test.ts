@@ -22,7 +22,7 @@ import { renderJson, renderText } from "../../src/reader/render.ts";
 import { buildReport, SELECT_ALL } from "../../src/reader/report.ts";
 import { killAllFixtures } from "../helpers/fixtures.ts";
 import { snapshotFixture } from "./snapshots.ts";
-import { rng, EDGE } from "../helpers/fuzz.ts";
+import { EDGE, putLE, rng } from "../helpers/fuzz.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-reader-fuzz-"));
 afterAll(async () => {
@@ -62,23 +62,20 @@ function seedOf(path: string): Seed {
 type Undo = { off: number; old: Uint8Array; what: string };
 
 /** Field offsets to aim at: [offset within the record, width] per class (elf(5)). */
-type Fields = Record<4 | 8, readonly (readonly [number, number])[]>;
+type Width = 1 | 2 | 4 | 8;
+type Fields = Record<4 | 8, readonly (readonly [number, Width])[]>;
 const SHDR_FIELDS: Fields = { 8: [[0, 4], [4, 4], [16, 8], [24, 8], [32, 8], [40, 4], [44, 4], [56, 8]], 4: [[0, 4], [4, 4], [12, 4], [16, 4], [20, 4], [24, 4], [28, 4], [36, 4]] };
 const PHDR_FIELDS: Fields = { 8: [[0, 4], [8, 8], [16, 8], [32, 8], [40, 8]], 4: [[0, 4], [4, 4], [8, 4], [16, 4], [20, 4]] };
 const EHDR_FIELDS: Fields = { 8: [[16, 2], [32, 8], [40, 8], [54, 2], [56, 2], [58, 2], [60, 2], [62, 2]], 4: [[16, 2], [28, 4], [32, 4], [42, 2], [44, 2], [46, 2], [48, 2], [50, 2]] };
 
 function mutate(s: Seed, rand: () => number): { undo: Undo[]; len: number } {
   const b = s.bytes;
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const undo: Undo[] = [];
-  const set = (off: number, width: number, v: bigint, what: string) => {
+  const set = (off: number, width: Width, v: bigint, what: string) => {
     if (off < 0 || off + width > b.byteLength) return;
     undo.push({ off, old: b.slice(off, off + width), what: `${what} ${off}=0x${v.toString(16)}` });
-    if (width === 1) b[off] = Number(v & 0xffn);
-    else if (width === 2) dv.setUint16(off, Number(v & 0xffffn), true);
-    else if (width === 4) dv.setUint32(off, Number(v & 0xffffffffn), true);
-    else dv.setBigUint64(off, BigInt.asUintN(64, v), true);
+    putLE(b, off, width, v);
   };
   const value = (): bigint => (rand() < 0.7 ? pick(EDGE) : rand() < 0.5 ? BigInt(b.byteLength) - BigInt(Math.floor(rand() * 4096)) : BigInt(Math.floor(rand() * b.byteLength)));
   for (let k = 1 + Math.floor(rand() * 3); k > 0; k--) {

@@ -63,7 +63,7 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
     let resumedAt: number | undefined;
     const late: string[] = [];
     const capture = { lowPause: opts.lowPause ?? false, onResume: () => void (resumedAt ??= performance.now()), late };
-    const result = await withLiveProcess(target, async (image) => {
+    const written = await withLiveProcess(target, async (image) => {
       const warnings: string[] = [...image.problems];
       const exe = openExe(`/proc/${image.info.pid}/exe`);
       if (exe.problem) warnings.push(exe.problem);
@@ -80,15 +80,12 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
       const stats = await writeCore(plan, layout, file, image.mem, { checkpoint });
       return {
         path, pid: image.info.pid, threads: image.threads.length, mappings: plan.loads.length,
-        bytes: layout.fileSize, bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps,
-        pausedMs: 0, warnings,
+        bytes: layout.fileSize, bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps, warnings,
       };
     }, capture);
-    result.pausedMs = (resumedAt ?? performance.now()) - t0;
-    result.warnings.push(...late);
-    // Renamed into place only after the target runs again: fsync need not pause it.
+    // Named only after the target runs again: nothing about the file need pause it.
     file.commit();
-    return result;
+    return { ...written, pausedMs: (resumedAt ?? performance.now()) - t0, warnings: [...written.warnings, ...late] };
   } catch (e) {
     file.abort();
     throw e;

@@ -90,11 +90,9 @@ export function preflight(pid: number): Target {
   return status.tgid === pid ? { pid, stat, status } : preflight(status.tgid);
 }
 
-/** The process has exited or is exiting (ptrace answers EPERM for a task past exit). */
-const gone = hasExited;
 
 function seizeError(pid: number, e: unknown): never {
-  if (e instanceof SyscallError && (e.code === "EPERM" || e.code === "ESRCH") && gone(pid))
+  if (e instanceof SyscallError && (e.code === "EPERM" || e.code === "ESRCH") && hasExited(pid))
     throw new TargetError(pid, `process ${pid} exited during the snapshot`, { cause: e });
   if (e instanceof SyscallError && e.code === "EPERM") {
     const hint = process.getuid?.() === 0
@@ -143,7 +141,7 @@ function stopAll(pid: number, seized: Map<number, Seized>): void {
       if (w.kind !== "stopped") {
         seized.delete(tid);
         dead.add(tid);
-        if (tid === pid && gone(pid)) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
+        if (tid === pid && hasExited(pid)) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
         continue;
       }
       // A signal-delivery-stop came first: keep the signal to hand it back at detach. (A
@@ -254,7 +252,7 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
       try {
         fork = forkTarget(checked, seized, image, mem, held);
       } catch (e) {
-        if (e instanceof SyscallError && e.code === "ESRCH" && gone(pid)) throw e;
+        if (e instanceof SyscallError && e.code === "ESRCH" && hasExited(pid)) throw e;
         problems.push(`low-pause mode not used, the target stays stopped for the copy: ${(e as Error).message}`);
         readForensics(image.info, pid, problems);
       }
@@ -308,7 +306,7 @@ function forkTarget(target: Target, seized: Map<number, Seized>, image: ProcessI
   // What the fork will not have: MADV_DONTFORK mappings are absent, MADV_WIPEONFORK ones zero.
   // Only their populated pages hold anything (V8 reserves hundreds of MiB this way, untouched).
   const special = image.mappings.filter((m) => isDumpable(m) && (m.vmFlags.includes("dc") || m.vmFlags.includes("wf")));
-  const runs = special.flatMap((m) => populatedRuns(target.pid, m.start, m.end));
+  const runs = populatedRuns(target.pid, special);
   const keptBytes = runs.reduce((n, r) => n + Number(r.end - r.start), 0);
   if (keptBytes > KEPT_MAX) throw new Error(`${keptBytes} bytes of MADV_DONTFORK/MADV_WIPEONFORK memory would have to be copied while stopped`);
   const insn = findSyscallInsn(image.mappings, mem, abi);

@@ -46,29 +46,31 @@ export interface PageRun {
 }
 
 /**
- * The runs of pages in [start, end) that hold data (present or swapped out, and not the zero
+ * The runs of pages in the `ranges` that hold data (present or swapped out, and not the zero
  * page): the rest has never been written, or was dropped, and reads as zeros.
  */
-export function populatedRuns(pid: number, start: bigint, end: bigint): PageRun[] {
+export function populatedRuns(pid: number, ranges: readonly PageRun[]): PageRun[] {
   const fd = openSync(`/proc/${pid}/pagemap`, "r");
   const zero = new ZeroPages();
   try {
     const runs: PageRun[] = [];
     const buf = Buffer.alloc(BATCH * 8);
-    for (let page = start / PAGE; page < end / PAGE; ) {
-      const want = Math.min(BATCH, Number(end / PAGE - page));
-      const got = readSync(fd, buf, 0, want * 8, Number(page * 8n)) >> 3;
-      if (got === 0) break;
-      for (let i = 0; i < got; i++) {
-        const e = buf.readBigUInt64LE(i * 8);
-        if ((e & (PRESENT | SWAPPED)) === 0n) continue;
-        if ((e & PRESENT) !== 0n && zero.is(e & PFN_MASK)) continue;
-        const at = (page + BigInt(i)) * PAGE;
-        const last = runs[runs.length - 1];
-        if (last && last.end === at) last.end = at + PAGE;
-        else runs.push({ start: at, end: at + PAGE });
+    for (const { start, end } of ranges) {
+      for (let page = start / PAGE; page < end / PAGE; ) {
+        const want = Math.min(BATCH, Number(end / PAGE - page));
+        const got = readSync(fd, buf, 0, want * 8, Number(page * 8n)) >> 3;
+        if (got === 0) break;
+        for (let i = 0; i < got; i++) {
+          const e = buf.readBigUInt64LE(i * 8);
+          if ((e & (PRESENT | SWAPPED)) === 0n) continue;
+          if ((e & PRESENT) !== 0n && zero.is(e & PFN_MASK)) continue;
+          const at = (page + BigInt(i)) * PAGE;
+          const last = runs[runs.length - 1];
+          if (last && last.end === at) last.end = at + PAGE;
+          else runs.push({ start: at, end: at + PAGE });
+        }
+        page += BigInt(got);
       }
-      page += BigInt(got);
     }
     return runs;
   } finally {

@@ -12,7 +12,7 @@ import type { Mapping, MemoryReader } from "../model/image.ts";
 import { listTasks } from "../proc/process.ts";
 import { hasExited } from "../proc/stat.ts";
 import { libc } from "../sys/libc.ts";
-import { errnoName } from "../sys/errno.ts";
+import { ECHILD, ESRCH, errnoName } from "../sys/errno.ts";
 import * as pt from "../sys/ptrace.ts";
 import { ProcMem } from "../sys/vm.ts";
 
@@ -128,7 +128,7 @@ export function injectSyscall(
     while (performance.now() < deadline) {
       const w = pt.waitThread(tid, WAIT_MS);
       if (w.kind === "timeout") throw new TargetError(tid, `thread ${tid} did not come back from an injected syscall within ${WAIT_MS / 1000} s`);
-      if (w.kind !== "stopped") throw new SyscallError("injected syscall", 3, "ESRCH", tid);
+      if (w.kind !== "stopped") throw new SyscallError("injected syscall", ESRCH, "ESRCH", tid);
       if (w.sig === pt.SYSCALL_STOP_SIG && w.event === 0) {
         if (entered) {
           const now = new Uint8Array(saved.byteLength);
@@ -225,7 +225,7 @@ export class ForkedMemory implements MemoryReader {
       const n = this.#mem.read(at, dst.subarray(done, done + lim));
       done += n;
       if (n < lim) {
-        if (n === 0 && !alive(this.child)) throw new SyscallError("pread /proc/PID/mem", 3, "ESRCH", this.child);
+        if (n === 0 && !alive(this.child)) throw new SyscallError("pread /proc/PID/mem", ESRCH, "ESRCH", this.child);
         break;
       }
     }
@@ -266,9 +266,14 @@ export function forkStopped(tid: number, abi: Abi, saved: Uint8Array, insn: bigi
   } catch (e) {
     // Undo: the copy dies, and the thread, still stopped, reaps it at once.
     killChild(child);
-    injectSyscall(tid, abi, saved, insn, abi.wait4, [BigInt(child), 0n, BigInt(__WALL | WNOHANG), 0n], held);
+    injectReap(tid, abi, saved, insn, child, held);
     throw e;
   }
+}
+
+/** wait4(child, NULL, __WALL | WNOHANG, NULL) run by the stopped thread `tid`: reaps the killed fork's zombie. */
+function injectReap(tid: number, abi: Abi, saved: Uint8Array, insn: bigint, child: number, held: number[]): Injection {
+  return injectSyscall(tid, abi, saved, insn, abi.wait4, [BigInt(child), 0n, BigInt(__WALL | WNOHANG), 0n], held);
 }
 
 /** SIGKILL the child and collect it as its tracer; its zombie then belongs to the target. */
@@ -303,30 +308,24 @@ export function reapInTarget(pid: number, child: number, abi: Abi, insn: bigint)
   } catch (e) {
     return `cannot stop the target again to reap its forked copy ${child}: ${(e as Error).message}`;
   }
+  // A signal the thread stopped for instead of our interrupt goes back with the detach
+  // (siginfo intact); signals held back during the injection are sent again after it.
   let sig = 0;
+  const held: number[] = [];
   try {
     pt.interrupt(tid);
     const w = pt.waitThread(tid, WAIT_MS);
     if (w.kind !== "stopped") return undefined;
     if (w.event === 0 && w.sig !== SIGTRAP) {
-      // It stopped for a signal of its own instead: let that through and leave the zombie.
       sig = w.sig;
       return `the target's forked copy ${child} is left a zombie: the target was taking a signal`;
     }
     if (w.sig !== SIGTRAP) return `the target's forked copy ${child} is left a zombie: the target is stopped (job control)`;
     const buf = new Uint8Array(CLASS64.regsSize); // room for either class
     const saved = buf.subarray(0, pt.getRegset(tid, NT_PRSTATUS, buf));
-    const held: number[] = [];
-    let inj: Injection;
-    try {
-      inj = injectSyscall(tid, abi, saved, insn, abi.wait4, [BigInt(child), 0n, BigInt(__WALL | WNOHANG), 0n], held);
-    } finally {
-      // The first goes back with the detach, the rest as new signals to the process.
-      sig = held[0] ?? 0;
-      for (const extra of held.slice(1)) libc.kill(pid, extra);
-    }
+    const inj = injectReap(tid, abi, saved, insn, child, held);
     // ECHILD: the target reaped it itself (a wait with __WALL), which is as good.
-    if (inj.result !== BigInt(child) && inj.result !== -10n) return `the target's forked copy ${child} is left a zombie (wait4 gave ${inj.result})`;
+    if (inj.result !== BigInt(child) && inj.result !== -BigInt(ECHILD)) return `the target's forked copy ${child} is left a zombie (wait4 gave ${inj.result})`;
     return undefined;
   } catch (e) {
     return `the target's forked copy ${child} may be left a zombie: ${(e as Error).message}`;
@@ -336,5 +335,6 @@ export function reapInTarget(pid: number, child: number, abi: Abi, insn: bigint)
     } catch {
       // ESRCH: gone meanwhile.
     }
+    for (const s of held) libc.kill(pid, s);
   }
 }

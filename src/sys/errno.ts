@@ -14,6 +14,7 @@ export const EPERM = 1;
 export const ENOENT = 2;
 export const ESRCH = 3;
 export const EIO = 5;
+export const ECHILD = 10;
 export const EFAULT = 14;
 export const EINVAL = 22;
 export const ENOSPC = 28;

@@ -39,13 +39,11 @@ const tempName = (path: string): string => join(dirname(path), `.${basename(path
 
 export class AtomicFile implements Sink {
   readonly #fd: number;
-  /** The temporary name while writing, or undefined for an unnamed O_TMPFILE file. */
-  readonly tmpPath: string | undefined;
   #open = true;
 
-  private constructor(readonly path: string, fd: number, tmpPath: string | undefined) {
+  /** `tmpPath`: the temporary name while writing, or undefined for an unnamed O_TMPFILE file. */
+  private constructor(readonly path: string, fd: number, readonly tmpPath: string | undefined) {
     this.#fd = fd;
-    this.tmpPath = tmpPath;
   }
 
   /** `unnamed: false` skips O_TMPFILE and uses the temporary name from the start. */

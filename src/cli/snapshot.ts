@@ -1,22 +1,27 @@
-import { defineCommand } from "citty";
+import { type ArgsDef, defineCommand } from "citty";
 import { join } from "node:path";
 import { snapshot } from "../snapshot.ts";
-import { SnapshotOptionsSchema } from "./options.ts";
+import { SnapshotOptionsSchema, unknownOption } from "./options.ts";
+import { UsageError } from "../errors.ts";
 import { parseOptions } from "./report.ts";
+
+const SNAPSHOT_ARGS = {
+  pid: { type: "string", alias: "p", description: "process to snapshot", valueHint: "PID" },
+  out: { type: "string", alias: "o", description: "output file (default ./<comm>.<pid>)", valueHint: "FILE" },
+  core: { type: "boolean", description: "write e_type ET_CORE (opens in gdb at once) instead of ECFS's ET_NONE", default: false },
+  "low-pause": {
+    type: "boolean",
+    description: "fork the stopped target and copy the fork, so the target runs on after a few ms instead of waiting for the copy",
+    default: false,
+  },
+} as const satisfies ArgsDef;
 
 export default defineCommand({
   meta: { name: "snapshot", description: "Write an ECFS file of a running process without killing it" },
-  args: {
-    pid: { type: "string", alias: "p", description: "process to snapshot", valueHint: "PID" },
-    out: { type: "string", alias: "o", description: "output file (default ./<comm>.<pid>)", valueHint: "FILE" },
-    core: { type: "boolean", description: "write e_type ET_CORE (opens in gdb at once) instead of ECFS's ET_NONE", default: false },
-    "low-pause": {
-      type: "boolean",
-      description: "fork the stopped target and copy the fork, so the target runs on after a few ms instead of waiting for the copy",
-      default: false,
-    },
-  },
-  async run({ args }) {
+  args: SNAPSHOT_ARGS,
+  async run({ args, rawArgs }) {
+    const bad = unknownOption(rawArgs, SNAPSHOT_ARGS);
+    if (bad) throw new UsageError(`snapshot: unknown option ${bad} (see ecfs snapshot --help)`);
     const opts = parseOptions(SnapshotOptionsSchema, { pid: args.pid, out: args.out, core: args.core, lowPause: args["low-pause"] });
     const r = await snapshot({
       pid: opts.pid,

@@ -62,6 +62,26 @@ describe("pids that cannot be snapshot", () => {
     noFilesIn(work);
   });
 
+  test("an unknown or mistyped option is refused, not ignored: no snapshot is taken", async () => {
+    const fx = await startFixture<PatternsInfo>(buildFixture("patterns"));
+    for (const [args, bad] of [[["--low-pauses"], "--low-pauses"], [["-x"], "-x"], [["--core", "-cq"], "-c"]] as const) {
+      const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", join(work, "x.ecfs"), ...args]);
+      expect(oneLine(r)).toBe(`ecfs: snapshot: unknown option ${bad} (see ecfs snapshot --help)`);
+      expect(r.code).toBe(2);
+    }
+    // Every accepted spelling still works: -pPID, --out=FILE, --no-core, --low-pause=true.
+    const ok = ecfs(["snapshot", `-p${fx.pid}`, `--out=${join(work, "y.ecfs")}`, "--no-core", "--low-pause=true"]);
+    expect(ok.stderr).toBe("");
+    expect(ok.code).toBe(0);
+    rmSync(join(work, "y.ecfs"));
+    const f = ecfs(["flip", "-q", join(work, "x.ecfs")]);
+    expect(oneLine(f)).toBe("ecfs: flip: unknown option -q (see ecfs flip --help)");
+    expect(f.code).toBe(2);
+    noFilesIn(work);
+    untouched(fx.pid, fx.info);
+    await fx.kill();
+  });
+
   test("our own pid", () => {
     const r = spawnSync("sh", ["-c", `exec "${process.execPath}" "${MAIN}" snapshot -p $$ -o ${join(work, "self.ecfs")}`], { encoding: "utf8" });
     expect(oneLine(r)).toMatch(/^ecfs: pid \d+ is this snapshot process itself$/);

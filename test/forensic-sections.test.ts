@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildFixture, killAllFixtures, startFixture, type RunningFixture, type SocketsInfo } from "./helpers/fixtures.ts";
 import { ecfs } from "./helpers/ecfs.ts";
+import { NO_I386 } from "./helpers/machine.ts";
 import { readelfSections, type ReadelfSection } from "./elf/oracles.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-forensic-"));
@@ -18,7 +19,7 @@ afterAll(async () => {
 });
 
 for (const m32 of [false, true]) {
-  describe(`forensic sections of the sockets fixture (${m32 ? "i386" : "x86_64"})`, () => {
+  describe.skipIf(m32 && NO_I386)(`forensic sections of the sockets fixture (${m32 ? "i386" : "x86_64"})`, () => {
     let fx: RunningFixture<SocketsInfo>;
     let file = "";
     let shdrs: ReadelfSection[] = [];

@@ -11,6 +11,7 @@ import { buildFixture, killAllFixtures, startFixture, type BuildOptions, type Pa
 import { liveMemory, readelfCheck, runGdb } from "./helpers/oracles.ts";
 import { withoutSectionHeaders } from "./helpers/elfedit.ts";
 import { ecfs } from "./helpers/ecfs.ts";
+import { NO_I386 } from "./helpers/machine.ts";
 import { readelfPhdrs, readelfSections, readelfSymbols, type ReadelfSection } from "./elf/oracles.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-sections-"));
@@ -74,7 +75,7 @@ function fdeCount(exe: string): number {
 }
 
 for (const c of CASES) {
-  describe(`sections of ${c.title}`, () => {
+  describe.skipIf(c.opts.m32 === true && NO_I386)(`sections of ${c.title}`, () => {
     let exe = "";
     /** The same binary with its section headers (readelf needs them to list FDEs). */
     let built = "";

@@ -18,6 +18,7 @@ import { patternMismatch } from "./helpers/pattern.ts";
 import { euReadelfNotes } from "./elf/oracles.ts";
 import { ecfs } from "./helpers/ecfs.ts";
 import { kernelCoreUnavailableRegs } from "./helpers/kernelcore.ts";
+import { NO_I386 } from "./helpers/machine.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-snapshot-"));
 afterAll(async () => {
@@ -59,7 +60,7 @@ beforeAll(() => {
 });
 
 for (const c of CASES) {
-  describe(`snapshot of ${c.fixture} (${c.title})`, () => {
+  describe.skipIf(c.opts.m32 === true && NO_I386)(`snapshot of ${c.fixture} (${c.title})`, () => {
     let exe = "";
     /** The same program with its symbols, for gdb when the fixture is stripped. */
     let symbols = "";

@@ -15,23 +15,34 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const which = (cmd: string) => spawnSync("sh", ["-c", `command -v ${cmd}`], { encoding: "utf8" }).stdout.trim();
 
-const PROGRAMS: { name: string; argv: string[] }[] = [
-  { name: "bash", argv: ["bash", "-c", "read -t 120 x"] },
-  { name: "python3", argv: ["python3", "-c", "import time, threading; threading.Thread(target=time.sleep, args=(120,)).start(); time.sleep(120)"] },
+/** `threads`: how many threads the program is known to start (the snapshot must not race them). */
+const PROGRAMS: { name: string; argv: string[]; threads?: number }[] = [
+  { name: "bash", argv: ["bash", "-c", "read -t 120 x"], threads: 1 },
+  { name: "python3", argv: ["python3", "-c", "import time, threading; threading.Thread(target=time.sleep, args=(120,)).start(); time.sleep(120)"], threads: 2 },
   { name: "node", argv: [process.env.NODE ?? "node", "-e", "setTimeout(() => {}, 120000)"] },
   // gdb waits in its own python, so killing it leaves no child behind.
   { name: "gdb", argv: ["gdb", "-batch", "-nx", "-ex", "python import time; time.sleep(120)"] },
 ];
 
-async function parked(pid: number): Promise<void> {
+/**
+ * Wait until the program has started the threads it is known to start, and then until its
+ * task list has stayed the same, every thread asleep, for five looks in a row (programs such as
+ * node start helper threads of their own on a schedule we do not know).
+ */
+async function parked(pid: number, threads = 1): Promise<void> {
   const deadline = Date.now() + 15_000;
   let calm = 0;
+  let last = "";
   while (Date.now() < deadline) {
-    const states = readdirSync(`/proc/${pid}/task`).map((t) => readFileSync(`/proc/${pid}/task/${t}/stat`, "latin1").split(") ")[1]?.[0]);
-    calm = states.every((s) => s === "S") ? calm + 1 : 0;
+    const tids = readdirSync(`/proc/${pid}/task`);
+    const states = tids.map((t) => readFileSync(`/proc/${pid}/task/${t}/stat`, "latin1").split(") ")[1]?.[0]);
+    const now = tids.sort().join(",");
+    calm = tids.length >= threads && now === last && states.every((s) => s === "S") ? calm + 1 : 0;
+    last = now;
     if (calm >= 5) return;
     await Bun.sleep(50);
   }
+  throw new Error(`pid ${pid} did not settle with ${threads} or more threads asleep within 15 s`);
 }
 
 for (const p of PROGRAMS) {
@@ -40,7 +51,7 @@ for (const p of PROGRAMS) {
       if (!which(p.argv[0]!)) throw new Error(`${p.argv[0]} is not installed (.ci/run installs it)`);
       const proc = Bun.spawn(p.argv, { stdin: "pipe", stdout: "ignore", stderr: "ignore" });
       try {
-        await parked(proc.pid);
+        await parked(proc.pid, p.threads);
         const tids = readdirSync(`/proc/${proc.pid}/task`).map(Number).sort((a, b) => a - b);
         const exe = readlinkSync(`/proc/${proc.pid}/exe`);
         const file = join(work, `${p.name}.ecfs`);

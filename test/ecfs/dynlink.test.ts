@@ -18,6 +18,7 @@ import {
 import {
   type BuildVariant, buildDynlink, gdbLive, liveInput, parseInfoAddress, parseSharedLibrary, relocations, sectionAddrs,
 } from "./dynlink-live.ts";
+import { NO_I386 } from "../helpers/machine.ts";
 
 afterAll(killAllFixtures);
 
@@ -99,7 +100,7 @@ const VARIANTS: BuildVariant[] = [
 
 for (const v of VARIANTS) {
   const name = `${v.m32 ? "i386" : "x86_64"} ${v.pie === false ? "non-PIE" : "PIE"} ${v.now ? "-z now" : "lazy"}`;
-  describe(`dynlink_target ${name}`, () => {
+  describe.skipIf(v.m32 === true && NO_I386)(`dynlink_target ${name}`, () => {
     const build = buildDynlink(v);
     let s: Session;
     beforeAll(async () => {
@@ -239,7 +240,7 @@ for (const v of VARIANTS) {
 }
 
 for (const m32 of [false, true]) {
-  describe(`LD_PRELOAD (${m32 ? "i386" : "x86_64"})`, () => {
+  describe.skipIf(m32 && NO_I386)(`LD_PRELOAD (${m32 ? "i386" : "x86_64"})`, () => {
     const v: BuildVariant = { m32, pie: true, now: true };
     const build = buildDynlink(v);
     let s: Session;
@@ -271,7 +272,7 @@ for (const m32 of [false, true]) {
 
 describe("DT_DEBUG cleared by the target: r_debug found through ld.so's _r_debug", () => {
   for (const m32 of [false, true])
-    test(m32 ? "i386" : "x86_64", async () => {
+    test.skipIf(m32 && NO_I386)(m32 ? "i386" : "x86_64", async () => {
       const v: BuildVariant = { m32, pie: true, now: false };
       const build = buildDynlink(v);
       const fx = await startFixture<TargetInfo>(build.target, ["--clear-dt-debug"]);
@@ -296,7 +297,7 @@ describe("DT_DEBUG cleared by the target: r_debug found through ld.so's _r_debug
 
 describe("a program run as `ld.so PROGRAM`: the main map is the program, not /proc/PID/exe", () => {
   for (const m32 of [false, true])
-    test(m32 ? "i386" : "x86_64", async () => {
+    test.skipIf(m32 && NO_I386)(m32 ? "i386" : "x86_64", async () => {
       const build = buildDynlink({ m32, pie: true, now: false });
       const ldso = m32 ? "/lib/ld-linux.so.2" : "/lib64/ld-linux-x86-64.so.2";
       const fx = await startFixture<TargetInfo>(ldso, [build.target]);
@@ -343,7 +344,7 @@ test("a dlopen'd (RTLD_LOCAL) library: in the link map, outside the global scope
 
 describe("static executables", () => {
   for (const opts of [{ static: true }, { static: true, m32: true }, { staticPie: true }])
-    test(JSON.stringify(opts), async () => {
+    test.skipIf("m32" in opts && NO_I386)(JSON.stringify(opts), async () => {
       const bin = buildFixture("patterns", opts);
       const fx = await startFixture(bin);
       try {

@@ -2,7 +2,7 @@
 // and 32-bit, captured through the real ptrace front end) is copied into memory we control,
 // then its program headers, dynamic section, hash tables, .eh_frame_hdr, .eh_frame and auxv
 // are corrupted at random. planEcfs must always give a complete plan (what it cannot rebuild
-// becomes a reported problem), layoutCore must place it, and nothing may take long.
+// becomes a reported problem), layoutCore must place it, and no plan may read more than a bound.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { withLiveProcess } from "../../src/capture/live.ts";
@@ -12,6 +12,7 @@ import type { ProcessImage } from "../../src/model/image.ts";
 import { buildFixture, killAllFixtures, startFixture } from "../helpers/fixtures.ts";
 import { FakeMemory } from "../helpers/fakemem.ts";
 import { EDGE, rng } from "../helpers/fuzz.ts";
+import { NO_I386 } from "../helpers/machine.ts";
 
 afterAll(killAllFixtures);
 
@@ -45,8 +46,8 @@ function targets(image: ProcessImage): { start: bigint; len: number }[] {
 }
 
 for (const m32 of [false, true]) {
-  describe(`planEcfs on a corrupted ${m32 ? "i386" : "x86_64"} target`, () => {
-    test("always a complete plan: problems reported, nothing thrown, nothing slow", async () => {
+  describe.skipIf(m32 && NO_I386)(`planEcfs on a corrupted ${m32 ? "i386" : "x86_64"} target`, () => {
+    test("always a complete plan: problems reported, nothing thrown, bounded work", async () => {
       const { image, mem } = await capture(m32);
       const seed = Number(process.env.PLAN_FUZZ_SEED ?? Date.now() % 1e9);
       const rand = rng(seed);
@@ -56,8 +57,10 @@ for (const m32 of [false, true]) {
       let runs = 0;
       let withProblems = 0;
       let slowest = 0;
+      let mostRead = 0;
       const t0 = performance.now();
-      while (performance.now() - t0 < FUZZ_MS) {
+      // The budget, and never fewer than 20 plans: a loaded machine takes longer, it does not fail.
+      while (performance.now() - t0 < FUZZ_MS || runs <= 20) {
         const undo: { at: Uint8Array; old: Uint8Array }[] = [];
         const auxv = image.info.auxv.slice();
         for (let k = 1 + Math.floor(rand() * 4); k > 0; k--) {
@@ -77,6 +80,7 @@ for (const m32 of [false, true]) {
           auxv[i] = (auxv[i] ?? 0) ^ 0xff;
         }
         const started = performance.now();
+        const asked0 = mem.bytesRead;
         try {
           // No file: every fact must come from (corrupted) memory.
           const r = planEcfs({ ...image, info: { ...image.info, auxv } }, {});
@@ -89,11 +93,17 @@ for (const m32 of [false, true]) {
           for (const u of undo.reverse()) u.at.set(u.old);
         }
         slowest = Math.max(slowest, performance.now() - started);
+        mostRead = Math.max(mostRead, mem.bytesRead - asked0);
         runs++;
       }
       expect(runs).toBeGreaterThan(20);
       expect(withProblems).toBeGreaterThan(0);
-      expect(slowest).toBeLessThan(3000);
+      if (process.env.PLAN_FUZZ_STATS) console.error({ seed, runs, withProblems, slowest, mostRead });
+      // Bounded work, counted: a plan reads the ELF structures it needs, never as much as a
+      // corrupted count asks (measured: at most 0.5 MB read by one plan). The time is only a
+      // hang guard, far above ten times the slowest plan measured (75 ms idle).
+      expect(mostRead).toBeLessThan(8 << 20);
+      expect(slowest).toBeLessThan(30_000);
     });
   });
 }

@@ -4,6 +4,8 @@
 
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { syntheticI386, writeSyntheticI386 } from "../helpers/i386image.ts";
+import { NO_I386 } from "../helpers/machine.ts";
 
 export const MARKER = "ECFS-TS-MARKER-0123456789";
 /** The parked program runs under these ids (via setpriv), so that uid and gid fields hold
@@ -186,4 +188,20 @@ export function kernelCoreOf(exe: string): Promise<CoreRun> {
     cores.set(key, p);
   }
   return p;
+}
+
+/**
+ * A 32-bit core for the note and fuzz tests: gdb's gcore of the parked i386 program where the
+ * kernel runs i386, else an ET_CORE file our writer made of a synthetic i386 image
+ * (test/helpers/i386image.ts: the same notes and record sizes, without running anything).
+ */
+export async function core32(): Promise<{ core: string; pid: number; synthetic: boolean }> {
+  if (!NO_I386) {
+    const run = await gcoreOf(binaries().park32);
+    return { core: run.core, pid: run.pid, synthetic: false };
+  }
+  const s = syntheticI386();
+  const core = join(workDir(), "synthetic32.core");
+  if (!existsSync(core)) await writeSyntheticI386(s, core);
+  return { core, pid: s.image.info.pid, synthetic: true };
 }

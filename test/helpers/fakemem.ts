@@ -6,6 +6,9 @@ import type { MemoryReader } from "../../src/model/image.ts";
 /** A sparse address space of byte arrays; reads stop at the first hole. */
 export class FakeMemory implements MemoryReader {
   readonly regions: { start: bigint; bytes: Uint8Array }[] = [];
+  /** Work done by readers, counted instead of timed: calls to read() and bytes delivered. */
+  reads = 0;
+  bytesRead = 0;
   add(start: bigint, bytes: Uint8Array): void {
     this.regions.push({ start, bytes });
     this.regions.sort((a, b) => (a.start < b.start ? -1 : 1));
@@ -14,6 +17,7 @@ export class FakeMemory implements MemoryReader {
     return this.regions.find((r) => r.start <= addr && addr < r.start + BigInt(r.bytes.byteLength));
   }
   read(addr: bigint, dst: Uint8Array): number {
+    this.reads++;
     let done = 0;
     while (done < dst.byteLength) {
       const at = addr + BigInt(done);
@@ -24,6 +28,7 @@ export class FakeMemory implements MemoryReader {
       dst.set(r.bytes.subarray(off, off + n), done);
       done += n;
     }
+    this.bytesRead += done;
     return done;
   }
   /** The bytes at [addr, addr + n) inside one region, for writing. */

@@ -12,6 +12,7 @@ import {
 } from "../../src/proc/process.ts";
 import { isNoSuchProcess, readProcFile, readProcLink, readProcText } from "../../src/proc/read.ts";
 import { compile, firstLine, removeDir, scratchDir, startTarget, type TargetInfo, Targets } from "./fixture.ts";
+import { NO_I386 } from "../helpers/machine.ts";
 
 const targets = new Targets();
 const dir = scratchDir("process");
@@ -74,7 +75,7 @@ describe("auxv", () => {
     expect(aux.some((e) => e.type === 0)).toBe(false);
   });
 
-  test("32-bit target: 4-byte words", async () => {
+  test.skipIf(NO_I386)("32-bit target: 4-byte words", async () => {
     const bin32 = compile("auxv32", dir, ["-m32"]);
     const { info: i32 } = await targets.start<{ pid: number; global: string; phdr: string; entry: string; base: string; vdso: string; pagesz: number; random: string }>([bin32]);
     const aux = parseAuxv(readAuxv(i32.pid), 4);

@@ -23,6 +23,8 @@ import { buildReport, SELECT_ALL } from "../../src/reader/report.ts";
 import { killAllFixtures } from "../helpers/fixtures.ts";
 import { snapshotFixture } from "./snapshots.ts";
 import { EDGE, putLE, rng } from "../helpers/fuzz.ts";
+import { syntheticI386, writeSyntheticI386 } from "../helpers/i386image.ts";
+import { NO_I386 } from "../helpers/machine.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-reader-fuzz-"));
 afterAll(async () => {
@@ -148,8 +150,15 @@ function exercise(src: ByteSource, rand: () => number): void {
 
 const seeds: Seed[] = [];
 beforeAll(async () => {
-  // Dynamic ones (PLT/GOT, library symbol tables) of both classes, and a static one (smaller, faster).
+  // Dynamic ones (PLT/GOT, library symbol tables) of both classes, and a static one (smaller,
+  // faster). Where i386 cannot run, the i386 seed is the synthetic image written by our writer.
   for (const opts of [{}, { m32: true }, { static: true }]) {
+    if (opts.m32 && NO_I386) {
+      const path = join(work, "synthetic32.ecfs");
+      await writeSyntheticI386(syntheticI386(), path);
+      seeds.push(seedOf(path));
+      continue;
+    }
     const s = await snapshotFixture(work, "patterns", opts);
     await s.fx.kill();
     seeds.push(seedOf(s.none));
@@ -157,6 +166,7 @@ beforeAll(async () => {
 });
 
 const budget = Number(process.env.READER_FUZZ_MS ?? 5000);
+const MIN_INPUTS = 200;
 
 test("mutated ECFS files: only ElfFormatError/EcfsError escape, nothing hangs, nothing is retained", () => {
   const seed = Number(process.env.READER_FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 32));
@@ -169,7 +179,8 @@ test("mutated ECFS files: only ElfFormatError/EcfsError escape, nothing hangs, n
   let iterations = 0;
   let slowest = 0;
   let cliRuns = 0;
-  while (performance.now() - t0 < budget) {
+  // The budget, and never fewer than MIN_INPUTS: a loaded machine takes longer, it does not fail.
+  while (performance.now() - t0 < budget || iterations <= MIN_INPUTS) {
     const s = seeds[iterations % seeds.length]!;
     const { undo, len } = mutate(s, rand);
     const at = performance.now();
@@ -204,12 +215,11 @@ test("mutated ECFS files: only ElfFormatError/EcfsError escape, nothing hangs, n
   if (process.env.READER_FUZZ_STATS) console.log({ seed, iterations, cliRuns, rejected, slowest, rssBeforeGc: peakish, rssAfterGc: process.memoryUsage().rss - rss0, heapGrowth: process.memoryUsage().heapUsed - heap0 });
   // The seeds are intact, so every mutation was undone.
   for (const s of seeds) expect(s.bytes).toEqual(s.pristine);
-  // A floor that proves the loop ran, not a speed test: a loaded CI machine does fewer.
-  expect(iterations).toBeGreaterThan(200);
+  expect(iterations).toBeGreaterThan(MIN_INPUTS);
   expect(rejected).toBeGreaterThan(iterations / 4);
-  // Quadratic work on a 65535-entry table would take far longer; one input of such size takes
-  // about 0.3 s here.
-  expect(slowest).toBeLessThan(2000);
+  // A hang guard, not a speed test: quadratic work on a 65535-entry table would take minutes;
+  // the slowest input measured took 0.65 s on an idle 2-core machine (15x below this bound).
+  expect(slowest).toBeLessThan(10_000);
   // Nothing is retained: after a full collection the heap is back near where it started. (The
   // RSS before that collection is not a measure: JSC collects lazily, and a run that meets a few
   // 65535-entry program header tables peaked between 0.3 and 0.8 GiB above the start here; a

@@ -16,6 +16,7 @@ import { type BuildOptions, killAllFixtures, taskIds, type ThreadsInfo } from ".
 import { gdbCoreThreads, type GdbThreads, liveMemory } from "../helpers/oracles.ts";
 import { tool } from "./compile.ts";
 import { type Snapshot, snapshotFixture } from "./snapshots.ts";
+import { NO_I386 } from "../helpers/machine.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-reader-"));
 afterAll(async () => {
@@ -53,7 +54,7 @@ function liveMaps(pid: number): { start: bigint; end: bigint; path: string }[] {
 }
 
 for (const c of CASES) {
-  describe(`EcfsFile on a snapshot of ${c.title}`, () => {
+  describe.skipIf(c.opts.m32 === true && NO_I386)(`EcfsFile on a snapshot of ${c.title}`, () => {
     let s: Snapshot<ThreadsInfo>;
     let f: EcfsFile;
     let none: EcfsFile;

@@ -15,6 +15,7 @@ import { type BuildOptions, killAllFixtures, type SocketsInfo } from "../helpers
 import { liveMemory } from "../helpers/oracles.ts";
 import { objdumpBytes, pltLabels, readelfDynSyms, readelfPltRelocs, wordAt } from "./binutils.ts";
 import { type Snapshot, snapshotFixture } from "./snapshots.ts";
+import { NO_I386 } from "../helpers/machine.ts";
 
 const work = mkdtempSync(join(tmpdir(), "ecfs-reader-tables-"));
 afterAll(async () => {
@@ -44,7 +45,7 @@ const FLAG_BITS: [bigint, string][] = [[0x1n, "W"], [0x2n, "A"], [0x4n, "X"], [0
 const flagLetters = (f: bigint): string => FLAG_BITS.filter(([b]) => (f & b) !== 0n).map(([, l]) => l).join("");
 
 for (const c of CASES) {
-  describe(`EcfsFile tables of ${c.title}`, () => {
+  describe.skipIf(c.opts.m32 === true && NO_I386)(`EcfsFile tables of ${c.title}`, () => {
     let s: Snapshot;
     let f: EcfsFile;
     beforeAll(async () => {

@@ -28,7 +28,7 @@ interface Case {
   expect: string[];
 }
 
-/** .personality (ECFS-FORMAT.md 6.1): 0x2 static, 0x4 PIE, 0x100 no section headers. */
+/** .personality (docs/FORMAT.md 7): 0x2 static, 0x4 PIE, 0x100 no section headers. */
 function personalityOf(c: Case): number {
   const o = c.opts;
   return (o.static || o.staticPie ? 0x2 : 0) | (o.pie !== false && !o.static ? 0x4 : 0) | (c.noShdrs ? 0x100 : 0);

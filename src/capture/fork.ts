@@ -1,4 +1,4 @@
-// Low-pause capture (DESIGN.md "Speed facts"): one stopped thread of the target is made to
+// Low-pause capture (docs/DESIGN.md, "Facts"): one stopped thread of the target is made to
 // run a clone syscall, so the target's memory as of the stop lives on, copy-on-write, in a
 // child that never runs (it is born traced and stopped). The target is resumed at once and
 // the child is copied at leisure through /proc/CHILD/mem, then killed. The clone has no exit

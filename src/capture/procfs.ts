@@ -1,6 +1,6 @@
 // The .procfs.tgz section: a gzip'd tar of /proc/PID as `tar -czf x /proc/PID` would make it,
 // except that regular files hold their real contents (procfs stats them as size 0, so the
-// original's tar stored empty files: ECFS-FORMAT.md 13.2 item 16). Built in memory.
+// original's tar stored empty files: docs/FORMAT.md 9). Built in memory.
 // Trust model: /proc is the kernel's, but contents, link texts and the number of entries are
 // the target's doing; every file, the log of what was left out and the archive are capped, the
 // walk never follows a symlink, and what was skipped or cut short is listed in the archive.

@@ -1,4 +1,4 @@
-// `ecfs read FILE` (also run as `readecfs`): readecfs's options (ECFS-FORMAT.md 11.3) in any
+// `ecfs read FILE` (also run as `readecfs`): readecfs's options (docs/FORMAT.md 8) in any
 // order and clustered (-eS, -S -e, -eR .text), with long names, --json, and -R/-O/-X taking
 // their arguments as getopt does (rest of the cluster, then the next words). citty's own
 // parser cannot take two values for one option, so `args` below documents (--help) and the

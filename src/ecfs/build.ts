@@ -1,6 +1,6 @@
 // ProcessImage -> CorePlan: the model-to-spec conversion in one place. Notes follow the
 // kernel's core format so gdb, readelf and eu-stack read the file as a core; sections
-// follow ECFS-FORMAT.md: the executable's views, ECFS's own blobs, one section per
+// follow docs/FORMAT.md: the executable's views, ECFS's own blobs, one section per
 // library mapping, and the .symtab rebuilt from .eh_frame.
 
 import { DT_STRSZ, DT_STRTAB, DT_SYMTAB, ET_NONE, PT_INTERP, PF_R, PF_W, PF_X, SHF_ALLOC, SHT_PROGBITS, SHT_STRTAB, SHT_SYMTAB } from "../elf/consts.ts";
@@ -120,7 +120,7 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
 }
 
 /**
- * .dynsym with every value a runtime address (ECFS-FORMAT.md 7.2, done as ld.so does it:
+ * .dynsym with every value a runtime address (docs/FORMAT.md 6, done as ld.so does it:
  * link-map order, versions, copy relocations). The executable's .dynsym becomes such a copy
  * (the bytes in ._TEXT stay as they are in memory); every library gets <lib>.dynsym and
  * <lib>.dynstr (symbol records with sh_entsize and sh_link set) saying where each of its

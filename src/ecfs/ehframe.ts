@@ -1,4 +1,4 @@
-// .eh_frame / .eh_frame_hdr decoding for symbol reconstruction (ECFS-FORMAT.md 6.4, 7.1, 13.3).
+// .eh_frame / .eh_frame_hdr decoding for symbol reconstruction (docs/FORMAT.md 5, 6).
 // Trust model: the bytes are read from a target's memory and may be hostile. Every read goes
 // through one ByteReader and is bounded by its record (Cursor); counts are checked against the
 // bytes left before any loop; every loop step consumes at least one byte. A bad record is reported
@@ -332,7 +332,7 @@ function parseFde(c: Cursor, offset: number, idAt: number, id: bigint, cies: Map
 }
 
 export interface EhFrameHdr {
-  /** The true start of .eh_frame (ECFS-FORMAT.md 6.4: not always right after the header). */
+  /** The true start of .eh_frame (docs/FORMAT.md 5: not always right after the header). */
   ehFramePtr: bigint;
   fdeCount?: number;
   /** The binary-search table: initial location and FDE address, both absolute. */
@@ -376,7 +376,7 @@ export interface FdeSymbol {
 
 /**
  * One FUNC symbol per FDE, in .eh_frame order (the order given), named from `names` when it has
- * the start address, else sub_<lowercase hex> (ECFS-FORMAT.md 7.1). The C tool went through
+ * the start address, else sub_<lowercase hex> (docs/FORMAT.md 6). The C tool went through
  * libdwarf, whose FDE list is qsorted by initial location, so its symtab is in address order.
  */
 export function symbolsFromFdes(fdes: readonly Fde[], names?: ReadonlyMap<bigint, string>): FdeSymbol[] {

@@ -1,4 +1,4 @@
-// The .fdinfo section (ECFS-FORMAT.md 6.1: an array of the original's fd_info_t) and its
+// The .fdinfo section (docs/FORMAT.md 4: an array of the original's fd_info_t) and its
 // companion .fdinfo.ext (JSON Lines, for what fd_info_t cannot hold: long paths, IPv6, UNIX
 // sockets, socket states). Trust model: encoding takes our own /proc readings; decoding takes
 // section bytes from a file anyone may have written, so every record and line is bounded and
@@ -31,7 +31,7 @@ export interface fd_info_t {
   net: number;
 }
 
-/** Field offsets of fd_info_t per class (ECFS-FORMAT.md 6.1 table): loff_t is 8-aligned only on x86_64. */
+/** Field offsets of fd_info_t per class (docs/FORMAT.md 4.3): loff_t is 8-aligned only on x86_64. */
 const LAYOUT = {
   x86_64: { size: 552, fd: 0, path: 4, pos: 520, perms: 528, src_addr: 532, dst_addr: 536, src_port: 540, dst_port: 542, net: 544 },
   i386: { size: 544, fd: 0, path: 4, pos: 516, perms: 524, src_addr: 528, dst_addr: 532, src_port: 536, dst_port: 538, net: 540 },

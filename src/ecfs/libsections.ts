@@ -1,4 +1,4 @@
-// One section per mapping of every loaded shared object (ECFS-FORMAT.md 6.6), named
+// One section per mapping of every loaded shared object (docs/FORMAT.md 5), named
 // <basename>.<kind> with kind from the mapping's permissions: text (r-x), data (rw-),
 // relro (r--), undef (anything else). Unlike the original, names are unique (.relro.1 for
 // the second r-- mapping) and a "library" is any mapped file that starts with an ELF

@@ -1,5 +1,5 @@
 // Kernel-style core notes, built from the model. Record layouts are the kernel's
-// (include/linux/elfcore.h, compat_elf_* for i386; ECFS-FORMAT.md 6.1); note order is
+// (include/linux/elfcore.h, compat_elf_* for i386; docs/FORMAT.md 4); note order is
 // fs/binfmt_elf.c write_note_info(): per thread its NT_PRSTATUS, then for the first thread
 // PRPSINFO, SIGINFO, AUXV and FILE, then the thread's other regsets in regset order.
 

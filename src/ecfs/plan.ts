@@ -1,4 +1,4 @@
-// WHAT goes into an ECFS file, with no offsets yet (STYLE.md "reserve first, then write
+// WHAT goes into an ECFS file, with no offsets yet (docs/DESIGN.md "Reserve first, then write
 // once"): the notes, one PT_LOAD per mapping, and the sections. layout.ts decides WHERE.
 
 import type { ElfClass } from "../elf/class.ts";

@@ -1,4 +1,4 @@
-// The ECFS sections of ECFS-FORMAT.md that every file gets (section 12's minimum plus the
+// The ECFS sections of docs/FORMAT.md that every file gets (section 8's minimum plus the
 // ecfs-ts additions from the preface): memory views (._TEXT, ._DATA, .heap, .stack, .vdso,
 // .vsyscall, .stack.<tid>) and forensic blobs with the original's record sizes.
 

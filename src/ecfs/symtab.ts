@@ -1,4 +1,4 @@
-// .symtab / .strtab rebuilt from the executable's .eh_frame (ECFS-FORMAT.md 7.1): one
+// .symtab / .strtab rebuilt from the executable's .eh_frame (docs/FORMAT.md 6): one
 // GLOBAL FUNC symbol (st_info 0x12) per FDE, st_shndx = the ._TEXT section, named sub_<hex>
 // unless the executable's own symbols name that address. Unlike the original, the table is
 // strict ELF: symbol 0 is the null symbol and .strtab starts with a NUL, so readelf, objdump

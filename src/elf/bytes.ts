@@ -1,5 +1,5 @@
 // Bounded little-endian access to bytes. ByteReader is the one checked primitive every
-// parser of untrusted bytes goes through (STYLE.md "Bounded parsing"); ByteWriter fills
+// parser of untrusted bytes goes through (docs/DESIGN.md "Habits"); ByteWriter fills
 // records we produce. Both always build their DataView with byteOffset and byteLength.
 
 import { ElfFormatError } from "../errors.ts";

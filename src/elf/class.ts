@@ -1,6 +1,6 @@
 // One descriptor per ELF class (the `object` crate's FileHeader trait, as a value), so one
 // code path writes and reads both ELFCLASS64 and ELFCLASS32 files. Sizes are the x86_64
-// and i386 Linux ABI's (ECFS-FORMAT.md section 14; <elf.h>; kernel elfcore.h).
+// and i386 Linux ABI's (docs/FORMAT.md 7; <elf.h>; kernel elfcore.h).
 
 import { ELFCLASS32, ELFCLASS64, EM_386, EM_X86_64 } from "./consts.ts";
 

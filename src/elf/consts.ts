@@ -1,6 +1,6 @@
 // ELF and Linux core constants, spelled as in elf(5), <elf.h> and the kernel, so they
 // grep against readelf output. Each family has a name printer that falls back to hex.
-// ECFS's own values are from ECFS-FORMAT.md section 14.
+// ECFS's own values are from docs/FORMAT.md 7.
 
 export const ELFCLASS32 = 1;
 export const ELFCLASS64 = 2;
@@ -59,7 +59,7 @@ export const SHT_GNU_versym = 0x6fffffff;
 export const SHT_GNU_verneed = 0x6ffffffe;
 export const SHT_GNU_verdef = 0x6ffffffd;
 export const SHT_LOUSER = 0x80000000;
-/** ECFS library-mapping types (ECFS-FORMAT.md 6.6, 14). */
+/** ECFS library-mapping types (docs/FORMAT.md 5, 7). */
 export const SHT_INJECTED = 0x200000;
 export const SHT_PRELOADED = 0x300000;
 export const SHT_DLOPEN = 0x400000;
@@ -153,7 +153,7 @@ export const AT_SYSINFO = 32;
 export const AT_SYSINFO_EHDR = 33;
 export const AT_MINSIGSTKSZ = 51;
 
-/** ECFS .personality bits (ECFS-FORMAT.md 6.1). */
+/** ECFS .personality bits (docs/FORMAT.md 7). */
 export const ELF_STATIC = 0x2;
 export const ELF_PIE = 0x4;
 export const ELF_LOCSYM = 0x8;

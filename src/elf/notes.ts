@@ -103,7 +103,7 @@ export function parseNtFile(desc: Uint8Array, wordSize: 4 | 8, base = 0): NtFile
   return { count, page_size, entries };
 }
 
-// ---- NT_PRSTATUS: struct elf_prstatus (x86_64) / compat_elf_prstatus (i386), ECFS-FORMAT.md 6.1 ----
+// ---- NT_PRSTATUS: struct elf_prstatus (x86_64) / compat_elf_prstatus (i386), docs/FORMAT.md 4 ----
 
 /** user_regs_struct word order as the kernel dumps pr_reg (arch/x86/include/asm/user_64.h). */
 export const X86_64_PR_REG = [

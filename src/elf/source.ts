@@ -2,7 +2,7 @@
 // holds (untrusted); offsets and sizes asked for usually come straight from its headers, so
 // every read is range-checked against the length and capped at MAX_READ before anything is
 // allocated. A FileSource reads on demand (pread), so a multi-GB core is never loaded whole;
-// Bun.mmap is avoided because truncating a mapped file under us crashes Bun (STYLE.md).
+// Bun.mmap is avoided because truncating a mapped file under us crashes Bun.
 
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { ElfFormatError } from "../errors.ts";

@@ -1,4 +1,4 @@
-// The one model everything downstream consumes (DESIGN.md "ProcessImage"). Capture fills
+// The one model everything downstream consumes (docs/DESIGN.md, "The pipeline"). Capture fills
 // it from a live process or a kernel core; the ECFS layout reads it and never touches
 // /proc or ptrace itself. Addresses, offsets and sizes of the target are bigint.
 

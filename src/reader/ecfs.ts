@@ -1,4 +1,4 @@
-// EcfsFile: the libecfs counterpart (ECFS-FORMAT.md 11.1, 11.2). Trust model: the file is
+// EcfsFile: the libecfs counterpart (docs/FORMAT.md 8). Trust model: the file is
 // untrusted. Opening reads the ELF header, the section header table and .shstrtab (all bounded
 // by elf/reader.ts) and checks that this is an ECFS file: ET_NONE or ET_CORE, an x86 machine
 // of the file's class, section headers, and a .personality of at least 4 bytes (libecfs
@@ -332,7 +332,7 @@ export class EcfsFile {
 
   /**
    * Where a PIE's executable was loaded: the lowest NT_FILE mapping of .exepath, else
-   * AT_ENTRY - e_entry (ECFS keeps the executable's link-time e_entry, ECFS-FORMAT.md 2).
+   * AT_ENTRY - e_entry (ECFS keeps the executable's link-time e_entry, docs/FORMAT.md 2).
    * 0 for a non-PIE, whose link-time addresses are its runtime addresses.
    */
   loadBase(): bigint {

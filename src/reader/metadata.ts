@@ -1,4 +1,4 @@
-// Decoders for the small ECFS blobs (ECFS-FORMAT.md 6.1): .personality, .auxvector, .exepath,
+// Decoders for the small ECFS blobs (docs/FORMAT.md 4): .personality, .auxvector, .exepath,
 // .arglist, .environ, and the library-mapping section types (6.6). Trust model: the bytes are
 // a section of a file anyone may have written; every decoder reads within the bytes it is
 // given, so a short or oversized blob gives a short answer or an ElfFormatError, never more.
@@ -21,7 +21,7 @@ export interface Personality {
   static: boolean;
   /** ELF_PIE: the executable is ET_DYN. */
   pie: boolean;
-  /** ELF_LOCSYM: never set by any writer (ECFS-FORMAT.md 6.1). */
+  /** ELF_LOCSYM: never set by any writer (docs/FORMAT.md 7). */
   locsym: boolean;
   /** ELF_HEURISTICS: library sections were classified (injected, preloaded, dlopen). */
   heuristics: boolean;

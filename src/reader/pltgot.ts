@@ -1,4 +1,4 @@
-// PLT/GOT information (libecfs get_pltgot_info, ECFS-FORMAT.md 7.3), without libecfs's fixed
+// PLT/GOT information (libecfs get_pltgot_info, docs/FORMAT.md 6), without libecfs's fixed
 // model (16-byte lazy entries, push at +6, GOT slot 3 + i, 64-bit relocations only). Each
 // JUMP_SLOT relocation of .rela.plt / .rel.plt gives its GOT slot; the PLT stubs are decoded
 // to find, per slot, the lazy stub an unresolved slot points at (matched by the relocation

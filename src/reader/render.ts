@@ -1,4 +1,4 @@
-// A ReadReport as readecfs-style text (ECFS-FORMAT.md 11.3: "- readecfs output for file F",
+// A ReadReport as readecfs-style text ("- readecfs output for file F",
 // "- Executable path (.exepath): ...", then one block per part) or as JSON with every bigint a
 // "0x..." string and every byte array a hex string. Text comes as lines, so a hex dump of a
 // large section is written as it is made.

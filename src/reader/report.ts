@@ -12,7 +12,7 @@ import type { PltGotEntry } from "./pltgot.ts";
 import type { EcfsSymbol } from "./symbols.ts";
 import type { FpRegs, Siginfo, ThreadStatus } from "./threads.ts";
 
-/** Which parts to read; readecfs's flags in ECFS-FORMAT.md 11.3 terms. */
+/** Which parts to read; readecfs's flags in docs/FORMAT.md 8 terms. */
 export interface ReadSelection {
   /** -e: process, fault location, threads with registers, signal, fds. */
   overview: boolean;

@@ -1,5 +1,5 @@
 // Symbols of an ECFS file: .dynsym/.dynstr (the executable's dynamic symbols; the ECFS writer
-// sets st_value to runtime addresses, ECFS-FORMAT.md 7.2) and .symtab/.strtab (rebuilt from
+// sets st_value to runtime addresses, docs/FORMAT.md 6) and .symtab/.strtab (rebuilt from
 // .eh_frame as sub_<hex>, 7.1). Trust model: the string table is taken from sh_link when that
 // names a STRTAB, else by name (libecfs looked tables up by name only); every name offset is
 // checked against the table (elf/reader.ts parseSymbols). The original's .symtab has no null

@@ -1,5 +1,5 @@
 // Thread state of an ECFS file: .prstatus (struct elf_prstatus per thread, registers by name),
-// .fpregset (FXSAVE or i387 FSAVE per thread) and .siginfo (ECFS-FORMAT.md 6.1). Trust model:
+// .fpregset (FXSAVE or i387 FSAVE per thread) and .siginfo (docs/FORMAT.md 4). Trust model:
 // section bytes from an untrusted file; record counts follow from the bytes already read and a
 // declared sh_entsize other than the record size is refused rather than guessed around.
 

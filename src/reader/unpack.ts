@@ -1,5 +1,5 @@
 // `ecfs read -X DIR`: unpack .procfs.tgz into DIR with the system's GNU tar (readecfs ran tar
-// in the current directory instead, ECFS-FORMAT.md 13.2 item 21). Trust model: the archive is
+// in the current directory instead, docs/FORMAT.md 9). Trust model: the archive is
 // untrusted, so the same tar first lists it (numeric owners, C-quoted names) and the listing
 // must show only regular files, directories and symlinks, with relative names free of "..",
 // none below a symlink member and no symlink named twice, so nothing can be written through a

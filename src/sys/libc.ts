@@ -1,4 +1,4 @@
-// The one dlopen of libc (STYLE.md "FFI"): exact C signatures, nothing else. Target
+// The one dlopen of libc (docs/DESIGN.md "Facts"): exact C signatures, nothing else. Target
 // addresses are u64 values, never pointers; only our own buffers become `ptr`.
 // glibc names itself libc.so.6; musl's dynamic loader doubles as its libc.
 

@@ -13,7 +13,7 @@ function python(script: string, args: string[], input: Uint8Array): string {
   return r.stdout.toString();
 }
 
-/** One fd_info_t as Python's struct module unpacks it (ECFS-FORMAT.md 6.1 offsets, spelled as struct formats). */
+/** One fd_info_t as Python's struct module unpacks it (docs/FORMAT.md 4.3 offsets, spelled as struct formats). */
 export interface PyFdInfo {
   fd: number;
   /** The 512-byte path field up to its first NUL, as hex. */

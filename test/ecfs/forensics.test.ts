@@ -78,7 +78,7 @@ describe(".fdinfo (fd_info_t)", () => {
     expect(at(pipe.w).perms & 3).toBe(1); // O_WRONLY
   });
 
-  test("raw bytes at the fixed offsets of ECFS-FORMAT.md 6.1, both classes", () => {
+  test("raw bytes at the fixed offsets of docs/FORMAT.md 4, both classes", () => {
     const { tcpClient } = sock.info;
     const i = fds.findIndex((e) => e.fd === tcpClient.fd);
     for (const [cls, o] of [
@@ -264,7 +264,7 @@ describe(".procfs.tgz", () => {
     expect(list.stderr).toBe("");
     const lines = list.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(new RegExp(`^d.* proc/${pid}/$`));
-    // Regular files have their real sizes now (ECFS-FORMAT.md 13.2 item 16: the original's were all 0).
+    // Regular files have their real sizes now (docs/FORMAT.md 9: the original's were all 0).
     expect(lines.find((l) => l.endsWith(` proc/${pid}/status`))).toMatch(/^-r--r--r-- 0\/0 +[1-9]\d* /);
 
     const root = join(extract(tgz, "sock"), "proc", String(pid));

@@ -1,6 +1,5 @@
-// Symbol resolution as ld.so does it, on a captured process (ECFS-FORMAT.md 7.2, 13.2 item 14,
-// 13.3 "Symbol resolution"): the global scope in link-map order (executable, LD_PRELOAD objects,
-// then DT_NEEDED breadth-first), versions as check_match honours them, the first GLOBAL or WEAK
+// Symbol resolution as ld.so does it, on a captured process (docs/FORMAT.md 6): the global
+// scope in link-map order (executable, LD_PRELOAD objects, then DT_NEEDED breadth-first), versions as check_match honours them, the first GLOBAL or WEAK
 // definition in scope winning, and the executable's own definitions (copy relocations such as
 // `stdout`) found first because the executable heads the scope. The result feeds the ECFS
 // `.dynsym` whose values are runtime addresses. Pure apart from reading target memory through

@@ -1,5 +1,5 @@
 // One loaded object's dynamic tables (.dynsym, .dynstr, hash table, versions, DT_NEEDED,
-// DT_SONAME), read from the target's memory through its in-memory .dynamic (ECFS-FORMAT.md 6.2,
+// DT_SONAME), read from the target's memory through its in-memory .dynamic (docs/FORMAT.md 5,
 // 7.2). Trust model: every table address, size and count comes from the target; sizes are capped
 // (MAX_SYMBOLS, MAX_REMOTE_READ, and the analysis' total read budget), strings must end inside
 // .dynstr, and version chains are followed at most DT_VERDEFNUM/DT_VERNEEDNUM (capped) steps.

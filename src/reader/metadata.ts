@@ -1,5 +1,5 @@
 // Decoders for the small ECFS blobs (ECFS-FORMAT.md 6.1): .personality, .auxvector, .exepath,
-// .arglist, .environ, and the library-mapping section types (6.6). Trust model: the bytes are
+// .arglist, .environ, .cmdline, and the library-mapping section types (6.6). Trust model: the bytes are
 // a section of a file anyone may have written; every decoder reads within the bytes it is
 // given, so a short or oversized blob gives a short answer or an ElfFormatError, never more.
 
@@ -72,14 +72,6 @@ export function nulSeparated(bytes: Uint8Array): string[] {
   const parts = decoder.decode(bytes).split("\0");
   if (parts.at(-1) === "") parts.pop();
   return parts;
-}
-
-/**
- * pr_psargs as argv: the kernel joined argv with spaces (every NUL became a space) and cut it
- * at 79 bytes, so an argument with a space in it reads as two and the last may be cut short.
- */
-export function psargsArgv(bytes: Uint8Array): string[] {
-  return cString(bytes).split(" ").filter((a) => a !== "");
 }
 
 export type ShlibKind = "shlib" | "injected" | "preloaded" | "dlopen";

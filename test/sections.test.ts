@@ -185,7 +185,7 @@ for (const c of CASES) {
 
     test("libecfs's PLT/GOT walk: .got.plt at DT_PLTGOT, word 3 + i is the GOT slot of PLT relocation i", () => {
       if (c.opts.static || c.opts.staticPie) return; // no PLT
-      // get_pltgot_info (ECFS-FORMAT.md 7.3) fails without .got.plt and reads got_entry_va there.
+      // libecfs's get_pltgot_info fails without .got.plt and reads got_entry_va there, at 3 + i.
       const word = c.opts.m32 ? 4 : 8;
       const bias = c.opts.pie === false ? 0n : mappedBase(fx.pid, exe);
       const pltgot = readelfDynamic(built).find((d) => d.tag === 3n);

@@ -184,9 +184,9 @@ function pltRelocs(cls: ElfClass, dynamic: ExeLayout["dynamic"]): { rela: boolea
 
 /**
  * .got.plt at DT_PLTGOT: GOT[0..2] are ld.so's, then one slot per PLT relocation, in their
- * order (ECFS-FORMAT.md 7.3 reads slot 3 + i for relocation i). With -z now the linker merges
- * .got.plt into .got and the executable has no such section, yet readers of the original
- * format need it (libecfs's PLT/GOT walk fails without it), so it is made whenever DT_PLTGOT is there.
+ * order (libecfs's get_pltgot_info reads slot 3 + i for relocation i). With -z now the linker
+ * merges .got.plt into .got and the executable has no such section, yet readers of the
+ * original format need it (that walk fails without it), so it is made whenever DT_PLTGOT is.
  */
 function gotPlt(cls: ElfClass, dynamic: ExeLayout["dynamic"]): SectionPlan | undefined {
   const pltgot = dynValue(dynamic, DT_PLTGOT);

@@ -1,7 +1,7 @@
 // Decoders for the small ECFS blobs (ECFS-FORMAT.md 6.1): .personality, .auxvector, .exepath,
-// .arglist, .environ, .cmdline, and the library-mapping section types (6.6). Trust model: the bytes are
-// a section of a file anyone may have written; every decoder reads within the bytes it is
-// given, so a short or oversized blob gives a short answer or an ElfFormatError, never more.
+// .arglist, .environ, .cmdline, and the library-mapping section types (6.6). Trust model: the
+// bytes are a section of a file anyone may have written; every decoder reads within the bytes
+// it is given, so a short or oversized blob gives a short answer or an ElfFormatError, never more.
 
 import { ByteReader } from "../elf/bytes.ts";
 import type { ElfClass } from "../elf/class.ts";

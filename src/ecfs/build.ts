@@ -15,8 +15,8 @@ import { exeSections } from "./exesections.ts";
 import { librarySections, loadedLibraries } from "./libsections.ts";
 import { buildCoreNotes, encodeNotes } from "./notes.ts";
 import type { CorePlan, LoadPlan, SectionPlan } from "./plan.ts";
-import { baseSections, exeMappings, SEC, type ExeInfo } from "./sections.ts";
-import { encodeSymtab } from "./symtab.ts";
+import { baseSections, exeMappings, type ExeInfo } from "./sections.ts";
+import { encodeSymtab, markDefinedAbsolute } from "./symtab.ts";
 import { readExact, rethrowIfGone } from "./target.ts";
 
 export interface PlanOptions {
@@ -96,13 +96,12 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
 
   addResolvedDynsyms(img, sections, problems);
 
-  const textIndex = sections.findIndex((s) => s.name === SEC.text) + 1;
-  if (exeViews.ehFrame && textIndex > 0) {
+  if (exeViews.ehFrame) {
     try {
       const { addr, size } = exeViews.ehFrame;
       const walk = parseEhFrame(readExact(mem, addr, size, ".eh_frame"), addr, cls.word);
       if (walk.errors.length > 0) problems.push(`.eh_frame: ${walk.errors.length} malformed records skipped (first: ${walk.errors[0]!.message})`);
-      const { symtab, strtab } = encodeSymtab(cls, symbolsFromFdes(walk.fdes, exeViews.names), textIndex);
+      const { symtab, strtab } = encodeSymtab(cls, symbolsFromFdes(walk.fdes, exeViews.names));
       sections.push(
         { name: ".symtab", type: SHT_SYMTAB, flags: 0, addr: 0n, data: { kind: "bytes", bytes: symtab }, link: ".strtab", info: 1, align: cls.word, entsize: cls.symSize },
         { name: ".strtab", type: SHT_STRTAB, flags: 0, addr: 0n, data: { kind: "bytes", bytes: strtab }, align: 1, entsize: 0 },
@@ -121,12 +120,13 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
 
 /**
  * .dynsym with every value a runtime address (docs/FORMAT.md 6, done as ld.so does it:
- * link-map order, versions, copy relocations). The executable's .dynsym becomes such a copy
- * (the bytes in ._TEXT stay as they are in memory); every library gets <lib>.dynsym and
- * <lib>.dynstr (symbol records with sh_entsize and sh_link set) saying where each of its
- * symbols is in this process. Those are PROGBITS: readelf refuses a second SHT_DYNSYM and
- * objdump warns about every second symbol table of either type, so only the executable's
- * tables carry the symbol types; `ecfs read -s` lists the libraries' too.
+ * link-map order, versions, copy relocations), its definitions SHN_ABS (symtab.ts says why).
+ * The executable's .dynsym becomes such a copy (the bytes in ._TEXT stay as they are in
+ * memory); every library gets <lib>.dynsym and <lib>.dynstr (symbol records with sh_entsize
+ * and sh_link set) saying where each of its symbols is in this process. Those are PROGBITS:
+ * readelf refuses a second SHT_DYNSYM and objdump warns about every second symbol table of
+ * either type, so only the executable's tables carry the symbol types; `ecfs read -s` lists
+ * the libraries' too.
  */
 function addResolvedDynsyms(image: ProcessImage, sections: SectionPlan[], problems: string[]): void {
   const { cls } = image;
@@ -149,7 +149,7 @@ function addResolvedDynsyms(image: ProcessImage, sections: SectionPlan[], proble
     if (obj.isVdso) continue;
     let bytes: Uint8Array;
     try {
-      bytes = link.resolvedDynsym(obj);
+      bytes = markDefinedAbsolute(cls, link.resolvedDynsym(obj));
     } catch (e) {
       rethrowIfGone(e);
       problems.push(`${obj.name}: resolved .dynsym: ${(e as Error).message}`);

@@ -141,22 +141,18 @@ function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, file: 
   const jmprel = d(DT_JMPREL);
   const pltrelsz = d(DT_PLTRELSZ);
   if (jmprel !== undefined && pltrelsz !== undefined) {
-    const isRela = d(DT_PLTREL) === 7n;
-    const ent = isRela ? (cls.word === 8 ? 24 : 12) : cls.word === 8 ? 16 : 8;
+    const { rela: isRela, size: ent } = pltRelocs(cls, dynamic);
     out.push(view(isRela ? ".rela.plt" : ".rel.plt", isRela ? SHT_RELA : SHT_REL, A | SHF_INFO_LINK, jmprel, pltrelsz, { link: ".dynsym", infoLink: ".got.plt", align: word, entsize: ent }));
     const pltgot = d(DT_PLTGOT);
-    // GOT[0..2] are ld.so's, then one slot per PLT relocation (bigint: DT_PLTRELSZ is the target's word).
-    const slots = 3n + pltrelsz / BigInt(ent);
     if (pltgot !== undefined && file) {
       try {
-        const plt = lazyPlt(mem, cls, file, pltgot - layout.bias, layout.bias, slots - 3n);
+        const plt = lazyPlt(mem, cls, file, pltgot - layout.bias, layout.bias, pltrelsz / BigInt(ent));
         if (plt) out.push(view(".plt", SHT_PROGBITS, A | SHF_EXECINSTR, plt.addr, plt.size, { align: 16, entsize: PLT_ENTRY }));
       } catch (e) {
         rethrowIfGone(e);
         problems.push(`.plt: ${(e as Error).message}`);
       }
     }
-    if (pltgot !== undefined) out.push(view(".got.plt", SHT_PROGBITS, A | SHF_WRITE, pltgot, slots * BigInt(word), { align: word, entsize: word }));
   }
   const arrays: [string, string, number, number, number][] = [
     [".init_array", ".ctors", DT_INIT_ARRAY, DT_INIT_ARRAYSZ, SHT_INIT_ARRAY],
@@ -179,6 +175,25 @@ function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, file: 
 }
 
 const PLT_ENTRY = 16;
+
+/** Whether DT_PLTREL says DT_RELA (7), and the Elf_Rela / Elf_Rel size that gives. */
+function pltRelocs(cls: ElfClass, dynamic: ExeLayout["dynamic"]): { rela: boolean; size: number } {
+  const rela = dynValue(dynamic, DT_PLTREL) === 7n;
+  return { rela, size: rela ? 3 * cls.word : 2 * cls.word };
+}
+
+/**
+ * .got.plt at DT_PLTGOT: GOT[0..2] are ld.so's, then one slot per PLT relocation, in their
+ * order (libecfs's get_pltgot_info reads slot 3 + i for relocation i). With -z now the linker
+ * merges .got.plt into .got and the executable has no such section, yet readers of the
+ * original format need it (that walk fails without it), so it is made whenever DT_PLTGOT is.
+ */
+function gotPlt(cls: ElfClass, dynamic: ExeLayout["dynamic"]): SectionPlan | undefined {
+  const pltgot = dynValue(dynamic, DT_PLTGOT);
+  if (pltgot === undefined) return undefined;
+  const relocs = (dynValue(dynamic, DT_PLTRELSZ) ?? 0n) / BigInt(pltRelocs(cls, dynamic).size);
+  return view(".got.plt", SHT_PROGBITS, A | SHF_WRITE, pltgot, (3n + relocs) * BigInt(cls.word), { align: cls.word, entsize: cls.word });
+}
 
 /**
  * The lazy .plt of an executable without section headers. Before ld.so binds it, GOT slot
@@ -280,6 +295,8 @@ export function exeSections(mem: MemoryReader, cls: ElfClass, layout: ExeLayout,
     const s = sections.find((x) => x.name === from);
     if (s && !sections.some((x) => x.name === to)) sections.push({ ...s, name: to, type: SHT_PROGBITS });
   }
+  const got = sections.some((s) => s.name === ".got.plt") ? undefined : gotPlt(cls, layout.dynamic);
+  if (got) sections.push(got);
   linkDynamicRelocations(mem, cls, layout.bias, sections);
   const ehFrame = locateEhFrame(mem, cls, layout, sections, problems);
   const out: ExeSections = { sections, names: exeFunctionNames(file, layout.bias, problems), problems };

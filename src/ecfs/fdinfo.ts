@@ -66,8 +66,8 @@ function inetFields(s: SocketEntry | undefined) {
 
 /**
  * The .fdinfo section: one fd_info_t per fd, in the order given (readFds: ascending). Unlike
- * the original, pos keeps all 64 bits and there is no 256-fd limit; the path is cut at 512
- * bytes (no NUL then), the full text is in .fdinfo.ext.
+ * the original, pos keeps all 64 bits and there is no 256-fd limit. The path is cut at 511
+ * bytes so the field always ends in a NUL (C readers strcpy it); the full text is in .fdinfo.ext.
  */
 export function encodeFdInfo(cls: ElfClass, fds: FdEntry[], sockets: Map<bigint, SocketEntry>): Uint8Array {
   const l = layoutOf(cls);
@@ -75,7 +75,7 @@ export function encodeFdInfo(cls: ElfClass, fds: FdEntry[], sockets: Map<bigint,
   fds.forEach((e, i) => {
     const base = i * l.size;
     const path = utf8.encode(e.target);
-    w.i32(base + l.fd, e.fd).set(base + l.path, path.subarray(0, MAX_PATH));
+    w.i32(base + l.fd, e.fd).set(base + l.path, path.subarray(0, MAX_PATH - 1));
     w.u64(base + l.pos, e.pos).u32(base + l.perms, e.flags);
     const ino = socketInode(e.target);
     const inet = inetFields(ino === undefined ? undefined : sockets.get(ino));

@@ -30,6 +30,7 @@ export const SEC = {
   fpregset: ".fpregset",
   xstate: ".xstate",
   environ: ".environ",
+  cmdline: ".cmdline",
   maps: ".maps",
   procfs: ".procfs.tgz",
   gaps: ".gaps",
@@ -142,6 +143,8 @@ export function baseSections(image: ProcessImage, notes: CoreNotes, exe: ExeInfo
   });
   sections.push(blob(SEC.fdinfoExt, encodeFdInfoExt(info.fds, info.sockets), 1, 0));
   sections.push(blob(SEC.environ, info.environ, 1, 0));
+  // argv itself: .arglist is psargs, spaces for NULs and cut at 79 bytes.
+  sections.push(blob(SEC.cmdline, info.cmdline, 1, 0));
   sections.push(blob(SEC.maps, utf8.encode(info.mapsText), 1, 0));
   return sections;
 }

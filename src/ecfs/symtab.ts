@@ -1,12 +1,20 @@
-// .symtab / .strtab rebuilt from the executable's .eh_frame (docs/FORMAT.md 6): one
-// GLOBAL FUNC symbol (st_info 0x12) per FDE, st_shndx = the ._TEXT section, named sub_<hex>
-// unless the executable's own symbols name that address. Unlike the original, the table is
-// strict ELF: symbol 0 is the null symbol and .strtab starts with a NUL, so readelf, objdump
-// and gdb read it as they would any symtab (readecfs shows one extra blank line).
+// The symbol tables ECFS writes. .symtab / .strtab are rebuilt from the executable's
+// .eh_frame (docs/FORMAT.md 6): one GLOBAL FUNC symbol (st_info 0x12) per FDE, named
+// sub_<hex> unless the executable's own symbols name that address. Unlike the original, the
+// table is strict ELF: symbol 0 is the null symbol and .strtab starts with a NUL, so readelf,
+// objdump and gdb read it as they would any symtab (readecfs shows one extra blank line).
+//
+// Every value is a runtime address, and every defined symbol is SHN_ABS (the original gave
+// .symtab the ._TEXT index and left .dynsym with the executable's own section numbers, which
+// name other sections here). A section index cannot be had with a runtime value: BFD (objdump,
+// nm) takes st_value of an ET_NONE file as relative to its section and adds the section's
+// sh_addr (binutils elfcode.h elf_slurp_symbol_table subtracts it back only for ET_EXEC and
+// ET_DYN), so a symbol in .text printed at twice its address; readelf and libecfs read
+// st_value as it is. An absolute symbol reads the same in all of them.
 
 import type { ElfClass } from "../elf/class.ts";
-import { ByteWriter, utf8 } from "../elf/bytes.ts";
-import { STB_GLOBAL, STT_FUNC } from "../elf/consts.ts";
+import { ByteReader, ByteWriter, utf8 } from "../elf/bytes.ts";
+import { SHN_ABS, SHN_UNDEF, STB_GLOBAL, STT_FUNC } from "../elf/consts.ts";
 import type { FdeSymbol } from "./ehframe.ts";
 
 export interface SymtabBytes {
@@ -14,7 +22,10 @@ export interface SymtabBytes {
   strtab: Uint8Array;
 }
 
-export function encodeSymtab(cls: ElfClass, symbols: FdeSymbol[], textIndex: number): SymtabBytes {
+/** st_shndx's offset in Elf64_Sym / Elf32_Sym. */
+const ST_SHNDX = { 8: 6, 4: 14 } as const;
+
+export function encodeSymtab(cls: ElfClass, symbols: FdeSymbol[]): SymtabBytes {
   const names = symbols.map((s) => utf8.encode(s.name));
   const strtab = new Uint8Array(1 + names.reduce((n, b) => n + b.length + 1, 0));
   const w = new ByteWriter((symbols.length + 1) * cls.symSize);
@@ -24,11 +35,25 @@ export function encodeSymtab(cls: ElfClass, symbols: FdeSymbol[], textIndex: num
     strtab.set(names[i]!, str);
     const info = (STB_GLOBAL << 4) | STT_FUNC;
     if (cls.word === 8) {
-      w.u32(o, str).u8(o + 4, info).u8(o + 5, 0).u16(o + 6, textIndex).u64(o + 8, s.value).u64(o + 16, s.size);
+      w.u32(o, str).u8(o + 4, info).u8(o + 5, 0).u16(o + 6, SHN_ABS).u64(o + 8, s.value).u64(o + 16, s.size);
     } else {
-      w.u32(o, str).word(o + 4, 4, s.value).word(o + 8, 4, s.size).u8(o + 12, info).u8(o + 13, 0).u16(o + 14, textIndex);
+      w.u32(o, str).word(o + 4, 4, s.value).word(o + 8, 4, s.size).u8(o + 12, info).u8(o + 13, 0).u16(o + 14, SHN_ABS);
     }
     str += names[i]!.length + 1;
   });
   return { symtab: w.bytes, strtab };
+}
+
+/**
+ * A .dynsym copy whose values are already runtime addresses (dynlink resolvedDynsym), changed
+ * in place: every defined symbol (any st_shndx but SHN_UNDEF, which imports keep) becomes
+ * SHN_ABS. The null symbol stays as it is.
+ */
+export function markDefinedAbsolute(cls: ElfClass, dynsym: Uint8Array): Uint8Array {
+  const r = new ByteReader(dynsym);
+  const w = new ByteWriter(dynsym);
+  const at = ST_SHNDX[cls.word];
+  for (let o = cls.symSize; o + cls.symSize <= dynsym.byteLength; o += cls.symSize)
+    if (r.u16(o + at, "st_shndx") !== SHN_UNDEF) w.u16(o + at, SHN_ABS);
+  return dynsym;
 }

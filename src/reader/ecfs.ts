@@ -21,7 +21,7 @@ import { SEC_FDINFO_EXT } from "../ecfs/fdinfo.ts";
 import { errorCode } from "../sys/errno.ts";
 import { type FdInfo, joinFds } from "./fds.ts";
 import {
-  type AuxvItem, cString, decodeAuxv, decodePersonality, nulSeparated, type Personality, psargsArgv, shlibKind,
+  type AuxvItem, cString, decodeAuxv, decodePersonality, nulSeparated, type Personality, shlibKind,
   type ShlibKind,
 } from "./metadata.ts";
 import { computePltGot, type PltGotEntry } from "./pltgot.ts";
@@ -207,15 +207,19 @@ export class EcfsFile {
   }
 
   /** .arglist as the kernel wrote it: pr_psargs, argv joined by spaces, at most 79 bytes. */
-  commandLine(): string | undefined {
+  psargs(): string | undefined {
     const b = this.sectionData(SEC.arglist);
     return b && cString(b);
   }
 
-  /** .arglist split at spaces. It is psargs, not argv: arguments holding spaces split, and it is cut at 79 bytes. */
-  argv(): string[] {
-    const b = this.sectionData(SEC.arglist);
-    return b ? psargsArgv(b) : [];
+  /**
+   * The arguments from .cmdline (ecfs-ts addition: /proc/PID/cmdline, NUL-separated); an empty
+   * argument stays an empty string. undefined for a file without it: .arglist (psargs) cannot
+   * tell an argument with a space from two, and is cut at 79 bytes.
+   */
+  argv(): string[] | undefined {
+    const b = this.sectionData(SEC.cmdline);
+    return b && nulSeparated(b);
   }
 
   /** .environ: "NAME=value" strings (ecfs-ts addition). */

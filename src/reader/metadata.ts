@@ -1,7 +1,7 @@
 // Decoders for the small ECFS blobs (docs/FORMAT.md 4): .personality, .auxvector, .exepath,
-// .arglist, .environ, and the library-mapping section types (6.6). Trust model: the bytes are
-// a section of a file anyone may have written; every decoder reads within the bytes it is
-// given, so a short or oversized blob gives a short answer or an ElfFormatError, never more.
+// .arglist, .environ, .cmdline, and the library-mapping section types (docs/FORMAT.md 5). Trust model: the
+// bytes are a section of a file anyone may have written; every decoder reads within the bytes
+// it is given, so a short or oversized blob gives a short answer or an ElfFormatError, never more.
 
 import { ByteReader } from "../elf/bytes.ts";
 import type { ElfClass } from "../elf/class.ts";
@@ -72,14 +72,6 @@ export function nulSeparated(bytes: Uint8Array): string[] {
   const parts = decoder.decode(bytes).split("\0");
   if (parts.at(-1) === "") parts.pop();
   return parts;
-}
-
-/**
- * pr_psargs as argv: the kernel joined argv with spaces (every NUL became a space) and cut it
- * at 79 bytes, so an argument with a space in it reads as two and the last may be cut short.
- */
-export function psargsArgv(bytes: Uint8Array): string[] {
-  return cString(bytes).split(" ").filter((a) => a !== "");
 }
 
 export type ShlibKind = "shlib" | "injected" | "preloaded" | "dlopen";

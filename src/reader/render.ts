@@ -91,7 +91,7 @@ function* hexLines(d: HexDump): Generator<string> {
 export function* renderText(r: ReadReport, word: 4 | 8): Generator<string> {
   yield `- readecfs output for file ${r.file}`;
   yield `- Executable path (.exepath): ${r.exePath ?? "(missing)"}`;
-  yield `- Command line: ${r.commandLine ?? "(missing)"}`;
+  yield `- Command line: ${r.psargs ?? "(missing)"}`;
   if (r.personality) {
     const p = r.personality;
     yield `- Personality (.personality): ${hex(p.raw)}`;

@@ -91,7 +91,9 @@ export interface HexDump {
 export interface ReadReport {
   file: string;
   exePath?: string;
-  commandLine?: string;
+  /** .arglist: pr_psargs, argv joined by spaces and cut at 79 bytes. */
+  psargs?: string;
+  /** .cmdline split at NULs: the real argv (absent from files without .cmdline). */
   argv?: string[];
   personality?: Personality;
   /** From NT_PRPSINFO. */
@@ -167,10 +169,11 @@ export function buildReport(f: EcfsFile, sel: ReadSelection): ReadReport {
   part(".exepath", () => f.exePath(), (v) => {
     if (v !== undefined) report.exePath = v;
   });
-  part(".arglist", () => f.commandLine(), (v) => {
-    if (v === undefined) return;
-    report.commandLine = v;
-    report.argv = f.argv();
+  part(".arglist", () => f.psargs(), (v) => {
+    if (v !== undefined) report.psargs = v;
+  });
+  part(".cmdline", () => f.argv(), (v) => {
+    if (v !== undefined) report.argv = v;
   });
   if (sel.personality || sel.overview) part(".personality", () => f.personality(), (v) => (report.personality = v));
   if (sel.overview) {

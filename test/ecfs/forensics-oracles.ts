@@ -1,7 +1,7 @@
 // Outside oracles for the forensic sections: Python's struct/json/socket modules read our
 // .fdinfo and .fdinfo.ext bytes, GNU tar reads .procfs.tgz, and a Python "holder" process
-// keeps fds our C fixture cannot make (a path over 512 bytes at a 5 GiB offset, a non-UTF-8
-// name). Only test code imports this.
+// keeps fds our C fixture cannot make (a path over 512 bytes at a 5 GiB offset, paths of
+// exactly 511 and 512 bytes, a non-UTF-8 name). Only test code imports this.
 
 import { spawnSync } from "node:child_process";
 import { type RunningFixture, startFixture, type FixtureInfo } from "../helpers/fixtures.ts";
@@ -18,7 +18,7 @@ export interface PyFdInfo {
   fd: number;
   /** The 512-byte path field up to its first NUL, as hex. */
   pathHex: string;
-  /** Whether the path field holds a NUL at all (it has none when exactly 512 bytes long). */
+  /** Whether the path field holds a NUL at all (a C reader's strlen stops inside the field only then). */
   pathNul: boolean;
   pos: string;
   perms: number;
@@ -76,16 +76,18 @@ long_path, bad_path = os.fsencode(sys.argv[1]), bytes.fromhex(sys.argv[2])
 a = os.open(long_path, os.O_RDONLY)
 os.lseek(a, ${HOLDER_POS}, os.SEEK_SET)
 b = os.open(bad_path, os.O_RDONLY)
-print(json.dumps({"ready": True, "fixture": "holder", "pid": os.getpid(), "bits": 64, "seed": 0, "long": a, "bad": b}), flush=True)
+more = [os.open(os.fsencode(p), os.O_RDONLY) for p in sys.argv[3:]]
+print(json.dumps({"ready": True, "fixture": "holder", "pid": os.getpid(), "bits": 64, "seed": 0, "long": a, "bad": b, "more": more}), flush=True)
 while True:
     time.sleep(3600)
 `;
 
-export type HolderInfo = FixtureInfo & { long: number; bad: number };
+/** `more`: the fds of startHolder's `morePaths`, in order. */
+export type HolderInfo = FixtureInfo & { long: number; bad: number; more: number[] };
 
-/** A process holding `longPath` open at offset HOLDER_POS and `badPath` (raw bytes) open. */
-export function startHolder(longPath: string, badPath: Uint8Array): Promise<RunningFixture<HolderInfo>> {
-  return startFixture<HolderInfo>("python3", ["-c", HOLDER_PY, longPath, Buffer.from(badPath).toString("hex")]);
+/** A process holding `longPath` open at offset HOLDER_POS, `badPath` (raw bytes) and each of `morePaths` open. */
+export function startHolder(longPath: string, badPath: Uint8Array, morePaths: string[] = []): Promise<RunningFixture<HolderInfo>> {
+  return startFixture<HolderInfo>("python3", ["-c", HOLDER_PY, longPath, Buffer.from(badPath).toString("hex"), ...morePaths]);
 }
 
 /** Runs GNU tar; returns stdout and stderr, throwing on a non-zero exit. */

@@ -17,7 +17,8 @@ import { readSockets, type SocketEntry } from "../../src/proc/sockets.ts";
 import {
   buildFixture, killAllFixtures, type RunningFixture, type SocketsInfo, startFixture, taskIds, type ThreadsInfo,
 } from "../helpers/fixtures.ts";
-import { scratch } from "./binutils.ts";
+import { ecfs } from "../helpers/ecfs.ts";
+import { scratch, sections } from "./binutils.ts";
 import { gnuTar, HOLDER_POS, type HolderInfo, type PyFdInfo, pyFdInfo, pyJsonLines, startHolder } from "./forensics-oracles.ts";
 
 const tmp = scratch("ecfs-forensics-");
@@ -26,6 +27,17 @@ let holder: RunningFixture<HolderInfo>;
 let fds: FdEntry[];
 let socks: Map<bigint, SocketEntry>;
 const longPath = join(tmp.dir, "a".repeat(200), "b".repeat(200), `${"c".repeat(150)}.dat`);
+
+/** A file path of exactly `n` bytes under `root`, in directory names of at most 200 bytes. */
+function pathOfLength(root: string, n: number): string {
+  let p = root;
+  while (n - p.length - 1 > 200) p = join(p, "d".repeat(200));
+  const last = n - p.length - 1;
+  if (last < 1) throw new Error(`no path of ${n} bytes under ${root}`);
+  return join(p, "f".repeat(last));
+}
+/** Link texts at the edge of fd_info_t.path: 511 bytes fit with their NUL, 512 do not. */
+const edgePaths = [511, 512].map((n) => pathOfLength(join(tmp.dir, `edge${n}`), n));
 const badPath = Buffer.concat([Buffer.from(join(tmp.dir, "bad-")), Buffer.from([0xff, 0xfe, 0x41]), Buffer.from(" name")]);
 
 beforeAll(async () => {
@@ -36,7 +48,11 @@ beforeAll(async () => {
   mkdirSync(join(longPath, ".."), { recursive: true });
   writeFileSync(longPath, "");
   writeFileSync(badPath, "x");
-  holder = await startHolder(longPath, badPath);
+  for (const p of edgePaths) {
+    mkdirSync(join(p, ".."), { recursive: true });
+    writeFileSync(p, "");
+  }
+  holder = await startHolder(longPath, badPath, edgePaths);
 });
 afterAll(async () => {
   await killAllFixtures();
@@ -115,17 +131,36 @@ describe(".fdinfo (fd_info_t)", () => {
     }
   });
 
-  test("a path over 512 bytes is cut without a NUL; pos keeps all 64 bits (5 GiB)", () => {
+  test("paths of 512 bytes or more are cut at 511 and NUL-terminated; pos keeps all 64 bits (5 GiB)", () => {
     const hfds = readFds(holder.pid);
     const b = encodeFdInfo(CLASS64, hfds, new Map());
-    const r = pyFdInfo(64, b).find((x) => x.fd === holder.info.long) ?? expect.unreachable();
+    const py = pyFdInfo(64, b);
+    const r = py.find((x) => x.fd === holder.info.long) ?? expect.unreachable();
     expect(Buffer.byteLength(longPath)).toBeGreaterThan(MAX_PATH);
-    expect(r.pathNul).toBe(false);
-    expect(r.pathHex).toBe(hex(longPath).slice(0, 2 * MAX_PATH));
+    expect(edgePaths.map((p) => Buffer.byteLength(p))).toEqual([MAX_PATH - 1, MAX_PATH]);
+    const fdOf: [string, number][] = [[longPath, holder.info.long], ...edgePaths.map((p, i): [string, number] => [p, holder.info.more[i]!])];
+    for (const [p, fd] of fdOf) {
+      const x = py.find((y) => y.fd === fd) ?? expect.unreachable(`no record for ${p.length} bytes`);
+      expect([p.length, x.pathNul, x.pathHex]).toEqual([p.length, true, hex(p).slice(0, 2 * (MAX_PATH - 1))]);
+    }
     expect(BigInt(r.pos)).toBe(HOLDER_POS);
     expect(decodeFdInfo(CLASS64, b).find((x) => x.fd === holder.info.long)?.pos).toBe(HOLDER_POS);
     const bytes32 = encodeFdInfo(CLASS32, hfds, new Map());
     expect(BigInt(pyFdInfo(32, bytes32).find((x) => x.fd === holder.info.long)?.pos ?? -1)).toBe(HOLDER_POS);
+  });
+
+  test("in a snapshot file: every path field ends in a NUL, long ones cut at 511 bytes", () => {
+    const out = join(tmp.dir, "holder.ecfs");
+    const r = ecfs(["snapshot", "-p", String(holder.pid), "-o", out]);
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    const sec = sections(out).get(".fdinfo") ?? expect.unreachable("no .fdinfo");
+    const py = pyFdInfo(64, readFileSync(out).subarray(sec.offset, sec.offset + sec.size));
+    expect(py.filter((x) => !x.pathNul).map((x) => x.fd)).toEqual([]);
+    for (const fd of [holder.info.long, ...holder.info.more]) {
+      const want = readlinkSync(`/proc/${holder.pid}/fd/${fd}`, "buffer");
+      expect(py.find((x) => x.fd === fd)?.pathHex).toBe(want.subarray(0, MAX_PATH - 1).toString("hex"));
+    }
   });
 
   test("a v4-mapped tcp6 socket is stored as IPv4; other v6 leaves zeros", () => {

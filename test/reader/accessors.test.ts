@@ -42,11 +42,16 @@ describe("EcfsFile accessors on synthetic files", () => {
     }
   });
 
-  test("argv is .arglist split at spaces (psargs, not argv); environ is .environ split at NULs", () => {
-    const f = open({ sections: [...basicSections({ psargs: "./a.out  one two " }), { name: ".environ", data: utf8.encode("A=1\0B=two words\0") }] });
-    expect(f.commandLine()).toBe("./a.out  one two ");
-    expect(f.argv()).toEqual(["./a.out", "one", "two"]);
+  test("argv is .cmdline split at NULs, empty arguments kept; psargs is .arglist; environ is .environ split at NULs", () => {
+    const f = open({
+      sections: [...basicSections({ psargs: "./a.out one two  last" }), { name: ".cmdline", data: utf8.encode("./a.out\0one two\0\0last\0") },
+        { name: ".environ", data: utf8.encode("A=1\0B=two words\0") }],
+    });
+    expect(f.psargs()).toBe("./a.out one two  last");
+    expect(f.argv()).toEqual(["./a.out", "one two", "", "last"]);
     expect(f.environ()).toEqual(["A=1", "B=two words"]);
+    // Without .cmdline (the original's files) there is no argv: psargs cannot give it back.
+    expect(open({ sections: basicSections({ psargs: "./a.out one two" }) }).argv()).toBeUndefined();
   });
 
   test("optional sections that are absent give undefined or []", () => {

@@ -24,10 +24,12 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+/** The 64-bit fixture's arguments: one with spaces, one longer than pr_psargs' 80 bytes, an empty one. */
+const ARGS = ["two words", "x".repeat(100), "", "--last"];
 let s64: Snapshot<ThreadsInfo>;
 let s32: Snapshot<ThreadsInfo>;
 beforeAll(async () => {
-  s64 = await snapshotFixture<ThreadsInfo>(work, "threads", { libs: ["-pthread"] });
+  s64 = await snapshotFixture<ThreadsInfo>(work, "threads", { libs: ["-pthread"] }, ARGS);
   if (!NO_I386) s32 = await snapshotFixture<ThreadsInfo>(work, "threads", { m32: true, libs: ["-pthread"] });
 });
 afterAll(async () => {
@@ -116,6 +118,18 @@ describe("ecfs read: output", () => {
       expect(json.threads.length).toBe(f.threadCount());
       expect(json.threads[0].regs[which === "64" ? "rip" : "eip"]).toMatch(/^0x[0-9a-f]+$/);
     });
+
+  test("--json: argv is /proc/PID/cmdline, psargs the 80-byte pr_psargs; .cmdline holds the raw bytes", () => {
+    const raw = readFileSync(`/proc/${s64.fx.pid}/cmdline`);
+    const json = JSON.parse(read("--json", s64.none).stdout);
+    expect(json.argv).toEqual(raw.toString("utf8").split("\0").slice(0, -1));
+    expect(json.argv.slice(1)).toEqual(ARGS);
+    expect(json.psargs).toBe(raw.toString("latin1").replaceAll("\0", " ").slice(0, 79));
+    expect(json.commandLine).toBeUndefined();
+    const dumped = join(work, "cmdline.objcopy");
+    tool("objcopy", ["--dump-section", `.cmdline=${dumped}`, s64.none, join(work, "objcopy.junk")]);
+    expect(readFileSync(dumped)).toEqual(raw);
+  });
 
   test("-R is readelf -x's bytes; -O is objcopy --dump-section's", () => {
     const r = read("-R", ".arglist", s64.none);

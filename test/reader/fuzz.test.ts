@@ -130,7 +130,7 @@ function exercise(src: ByteSource, rand: () => number): void {
     return;
   }
   const calls: (() => unknown)[] = [
-    () => f.sections(), () => f.programs(), () => f.personality(), () => f.exePath(), () => f.commandLine(), () => f.argv(),
+    () => f.sections(), () => f.programs(), () => f.personality(), () => f.exePath(), () => f.psargs(), () => f.argv(),
     () => f.environ(), () => f.maps(), () => f.auxv(), () => f.prpsinfo(), () => f.ntFile(), () => f.fdInfo(),
     () => f.threadCount(), () => f.prstatus(), () => f.fpregs(), () => f.siginfo(), () => f.faultAddress(),
     () => f.dynamicSymbols(), () => f.localSymbols(), () => f.librarySymbols(), () => f.loadBase(), () => f.pltGot(), () => f.shlibMappings(),

@@ -79,12 +79,12 @@ for (const c of CASES) {
       expect(none.prstatus()).toEqual(f.prstatus());
     });
 
-    test("exePath, commandLine, argv, environ and maps are what /proc/PID shows", () => {
+    test("exePath, psargs, argv, environ and maps are what /proc/PID shows", () => {
       expect(f.exePath()).toBe(readlinkSync(`/proc/${pid()}/exe`));
       const cmdline = readFileSync(`/proc/${pid()}/cmdline`);
       const psargs = cmdline.toString("latin1").replaceAll("\0", " ").slice(0, 79);
-      expect(f.commandLine()).toBe(psargs);
-      expect(f.argv()).toEqual(cmdline.toString("utf8").split("\0").filter((a) => a !== ""));
+      expect(f.psargs()).toBe(psargs);
+      expect(f.argv()).toEqual(cmdline.toString("utf8").split("\0").slice(0, -1));
       expect(f.environ()).toEqual(readFileSync(`/proc/${pid()}/environ`, "utf8").split("\0").filter((e) => e !== ""));
       expect(f.maps()).toBe(readFileSync(`/proc/${pid()}/maps`, "utf8"));
     });

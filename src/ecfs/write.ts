@@ -1,7 +1,8 @@
 // ONE sequential pass over the layout: headers and notes, then each PT_LOAD's memory
-// through one reusable scratch buffer, then our blobs, the section headers and .shstrtab.
-// Never seeks back. All-zero pages are skipped (the file stays sparse there), and the
-// position is checked against the layout at every boundary.
+// through one reusable scratch buffer, then our sections in file order (.gaps in its place,
+// once the copy has told what it holds), the section headers and .shstrtab. Never seeks
+// back: every write goes through a cursor that refuses to move backwards. All-zero pages are
+// skipped (the file stays sparse there).
 
 import { assert } from "../errors.ts";
 import { ByteWriter } from "../elf/bytes.ts";
@@ -37,8 +38,28 @@ export interface WriteOptions {
 
 const ZERO_PAGE = Buffer.alloc(PAGE);
 
-export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, mem: MemoryReader, opts: WriteOptions = {}): Promise<WriteStats> {
+/** The sink behind a running position that only moves forward; what is skipped stays a hole. */
+class ForwardSink {
+  #pos = 0;
+  constructor(readonly sink: Sink) {}
+  write(bytes: Uint8Array, offset: number): void {
+    this.at(offset, "a write");
+    if (bytes.byteLength > 0) this.sink.write(bytes, offset);
+    this.#pos = offset + bytes.byteLength;
+  }
+  /** Asserts that `what`, which starts at `offset`, is not behind what was written already. */
+  at(offset: number, what: string): void {
+    assert(offset >= this.#pos, `${what} at ${offset} is behind the running position ${this.#pos}`);
+  }
+  finish(length: number): void {
+    this.at(length, "the end of the file");
+    this.sink.finish(length);
+  }
+}
+
+export async function writeCore(plan: CorePlan, layout: CoreLayout, out: Sink, mem: MemoryReader, opts: WriteOptions = {}): Promise<WriteStats> {
   const { cls } = plan;
+  const sink = new ForwardSink(out);
   const stats: WriteStats = { bytesOfMemory: 0, zeroPagesSkipped: 0, gaps: [] };
 
   // ELF header, program headers and notes: one small buffer.
@@ -68,6 +89,7 @@ export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, 
     if (opts.checkpoint) await opts.checkpoint();
   };
   for (const seg of layout.loads) {
+    sink.at(seg.p_offset, "a PT_LOAD");
     const total = Number(seg.p_filesz);
     for (let done = 0; done < total; ) {
       const len = Math.min(chunk.byteLength, total - done);
@@ -82,13 +104,16 @@ export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, 
   }
   await flush();
 
-  for (const b of layout.blobs) sink.write(b.bytes, b.offset);
   const lateSizes = new Map<number, bigint>();
-  for (const l of layout.late) {
-    const bytes = l.produce(stats.gaps);
-    assert(bytes.byteLength <= l.maxSize, "late section fits its reserved room");
-    sink.write(bytes, l.offset);
-    lateSizes.set(l.section, BigInt(bytes.byteLength));
+  for (const part of layout.tail) {
+    if (part.kind === "bytes") {
+      sink.write(part.bytes, part.offset);
+      continue;
+    }
+    const bytes = part.produce(stats.gaps);
+    assert(bytes.byteLength <= part.maxSize, "late section fits its reserved room");
+    sink.write(bytes, part.offset);
+    lateSizes.set(part.section, BigInt(bytes.byteLength));
   }
 
   const shdrs = new ByteWriter(layout.sections.length * cls.shdrSize);
@@ -147,7 +172,7 @@ function fill(mem: MemoryReader, addr: bigint, buf: Uint8Array, stats: WriteStat
   }
 }
 
-function writeSparse(sink: Sink, buf: Buffer, offset: number, stats: WriteStats): void {
+function writeSparse(sink: ForwardSink, buf: Buffer, offset: number, stats: WriteStats): void {
   let runStart = -1;
   for (let p = 0; p < buf.byteLength; p += PAGE) {
     const page = buf.subarray(p, Math.min(p + PAGE, buf.byteLength));

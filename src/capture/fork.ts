@@ -8,6 +8,7 @@
 import { SyscallError, TargetError } from "../errors.ts";
 import { CLASS64 } from "../elf/class.ts";
 import { NT_PRSTATUS } from "../elf/consts.ts";
+import { type RegName, regOffset } from "../elf/corerecords.ts";
 import type { Mapping, MemoryReader } from "../model/image.ts";
 import { listTasks } from "../proc/process.ts";
 import { hasExited } from "../proc/stat.ts";
@@ -35,8 +36,16 @@ export interface Abi {
   insn: readonly [number, number];
 }
 
-const ABI64: Abi = { word: 8, ax: 80, origAx: 120, ip: 128, args: [112, 104, 96, 56, 72, 64], clone: 56n, wait4: 61n, restartSyscall: 219n, insn: [0x0f, 0x05] };
-const ABI32: Abi = { word: 4, ax: 24, origAx: 44, ip: 48, args: [0, 4, 8, 12, 16, 20], clone: 120n, wait4: 114n, restartSyscall: 0n, insn: [0xcd, 0x80] };
+const r64 = (name: RegName<8>) => regOffset(8, name);
+const r32 = (name: RegName<4>) => regOffset(4, name);
+const ABI64: Abi = {
+  word: 8, ax: r64("rax"), origAx: r64("orig_rax"), ip: r64("rip"), args: [r64("rdi"), r64("rsi"), r64("rdx"), r64("r10"), r64("r8"), r64("r9")],
+  clone: 56n, wait4: 61n, restartSyscall: 219n, insn: [0x0f, 0x05],
+};
+const ABI32: Abi = {
+  word: 4, ax: r32("eax"), origAx: r32("orig_eax"), ip: r32("eip"), args: [r32("ebx"), r32("ecx"), r32("edx"), r32("esi"), r32("edi"), r32("ebp")],
+  clone: 120n, wait4: 114n, restartSyscall: 0n, insn: [0xcd, 0x80],
+};
 
 export const abiFor = (word: 4 | 8): Abi => (word === 8 ? ABI64 : ABI32);
 

@@ -7,6 +7,7 @@
 import type { ElfClass } from "../elf/class.ts";
 import { ByteWriter, utf8 } from "../elf/bytes.ts";
 import { STB_GLOBAL, STT_FUNC } from "../elf/consts.ts";
+import { encodeSym } from "../elf/encode.ts";
 import type { FdeSymbol } from "./ehframe.ts";
 
 export interface SymtabBytes {
@@ -22,12 +23,7 @@ export function encodeSymtab(cls: ElfClass, symbols: FdeSymbol[], textIndex: num
   symbols.forEach((s, i) => {
     const o = (i + 1) * cls.symSize;
     strtab.set(names[i]!, str);
-    const info = (STB_GLOBAL << 4) | STT_FUNC;
-    if (cls.word === 8) {
-      w.u32(o, str).u8(o + 4, info).u8(o + 5, 0).u16(o + 6, textIndex).u64(o + 8, s.value).u64(o + 16, s.size);
-    } else {
-      w.u32(o, str).word(o + 4, 4, s.value).word(o + 8, 4, s.size).u8(o + 12, info).u8(o + 13, 0).u16(o + 14, textIndex);
-    }
+    encodeSym(cls, { st_name: str, st_info: (STB_GLOBAL << 4) | STT_FUNC, st_other: 0, st_shndx: textIndex, st_value: s.value, st_size: s.size }, w, o);
     str += names[i]!.length + 1;
   });
   return { symtab: w.bytes, strtab };

@@ -323,9 +323,11 @@ function forkTarget(target: Target, seized: Map<number, Seized>, image: ProcessI
 
 /** What /proc says of the process; the fds, sockets and /proc tarball too unless `forensics` is false. */
 function readInfo({ pid, stat, status }: Target, mapsText: string, problems: string[], forensics: boolean): ProcessInfo {
+  // Read again now that the process is stopped: the group's CPU times as of the snapshot.
+  const { utimeUs, stimeUs, cutimeUs, cstimeUs } = readStat(pid);
   const info: ProcessInfo = {
     pid, ppid: stat.ppid, pgrp: stat.pgrp, sid: stat.session, uid: status.uid[0], gid: status.gid[0],
-    state: stat.state, nice: stat.nice, flags: stat.flags, comm: stat.comm,
+    state: stat.state, nice: stat.nice, flags: stat.flags, comm: stat.comm, groupTimes: { utimeUs, stimeUs, cutimeUs, cstimeUs },
     cmdline: readCmdline(pid), environ: readEnviron(pid), exe: readExeLink(pid), auxv: readAuxv(pid),
     mapsText, personality: readPersonality(pid),
     fds: [], sockets: new Map(),

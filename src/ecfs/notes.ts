@@ -44,19 +44,24 @@ export function encodeNotes(notes: Note[]): Uint8Array {
 
 const timeval = (us: bigint): Timeval => ({ tv_sec: us / 1_000_000n, tv_usec: us % 1_000_000n });
 
-/** NT_PRSTATUS of one thread, as fs/binfmt_elf.c fill_prstatus() fills it. */
+/**
+ * NT_PRSTATUS of one thread, as fs/binfmt_elf.c fill_prstatus() fills it: the group leader's
+ * record holds the whole group's CPU time (thread_group_cputime), every other thread's its own;
+ * every record holds the reaped children's (signal->cutime, cstime).
+ */
 export function threadPrstatus(cls: ElfClass, t: ThreadState, info: ProcessInfo): Uint8Array {
+  const times = info.groupTimes;
+  const leader = t.tid === info.pid;
   return encodePrstatus(cls, {
     pr_info: { si_signo: t.cursig, si_code: 0, si_errno: 0 },
     pr_cursig: t.cursig,
     pr_sigpend: t.sigpend,
     pr_sighold: t.sighold,
     pr_pid: t.tid, pr_ppid: info.ppid, pr_pgrp: info.pgrp, pr_sid: info.sid,
-    pr_utime: timeval(t.utimeUs),
-    pr_stime: timeval(t.stimeUs),
-    // pr_cutime / pr_cstime stay zero, as the kernel leaves them for threads.
-    pr_cutime: timeval(0n),
-    pr_cstime: timeval(0n),
+    pr_utime: timeval(leader ? times.utimeUs : t.utimeUs),
+    pr_stime: timeval(leader ? times.stimeUs : t.stimeUs),
+    pr_cutime: timeval(times.cutimeUs),
+    pr_cstime: timeval(times.cstimeUs),
     pr_reg_bytes: t.regs,
     pr_fpvalid: 1,
   });

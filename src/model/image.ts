@@ -73,6 +73,11 @@ export interface ProcessInfo {
   nice: number;
   /** task flags from /proc/PID/stat (PF_*), for pr_flag. */
   flags: number;
+  /**
+   * From /proc/PID/stat as the process was stopped, in microseconds (1/100 s resolution): the
+   * whole thread group's CPU time and that of its reaped children, as a core reports them.
+   */
+  groupTimes: { utimeUs: bigint; stimeUs: bigint; cutimeUs: bigint; cstimeUs: bigint };
   comm: string;
   /** Raw /proc/PID/cmdline bytes (NUL-separated argv). */
   cmdline: Uint8Array;

@@ -1,6 +1,8 @@
 // The .procfs.tgz section: a gzip'd tar of /proc/PID as `tar -czf x /proc/PID` would make it,
 // except that regular files hold their real contents (procfs stats them as size 0, so the
-// original's tar stored empty files: ECFS-FORMAT.md 13.2 item 16). Built in memory.
+// original's tar stored empty files: ECFS-FORMAT.md 13.2 item 16). Built in memory. The files
+// whose text our ptrace stop changes are read before the stop (readBeforeStop), so the archive
+// shows the process as it ran, not "t (tracing stop)" with ecfs as its tracer.
 // Trust model: /proc is the kernel's, but contents, link texts and the number of entries are
 // the target's doing; every file, the log of what was left out and the archive are capped, the
 // walk never follows a symlink, and what was skipped or cut short is listed in the archive.
@@ -22,6 +24,10 @@ export interface ProcfsOptions {
   archiveMax?: number;
   /** gzip level, 0-9 (default 6). */
   level?: number;
+  /** Texts of stop-sensitive files read before the process was stopped (readBeforeStop), stored instead of reading them now. */
+  beforeStop?: ReadonlyMap<string, Uint8Array>;
+  /** The process is stopped by us now: a stop-sensitive file not in beforeStop is read anyway, and listed as read while stopped. */
+  stopped?: boolean;
 }
 
 /** One entry left out or cut short; `path` is relative to /proc/PID. */
@@ -46,6 +52,17 @@ const EXCLUDE: { re: RegExp; why: string }[] = [
   { re: /^task\/\d+\/(smaps|smaps_rollup|numa_maps)$/, why: "same as the process-wide file (threads share one mm)" },
   { re: /^task\/\d+\/net$/, why: "same as net/ unless the thread left the netns (compare its ns/net)" },
 ];
+/**
+ * Files whose text a ptrace stop changes, matched against the path under /proc/PID: State
+ * "t (tracing stop)" and TracerPid in status, the state letter in stat, ptrace_stop in wchan
+ * and stack, the stop's system call in syscall.
+ */
+const STOP_SENSITIVE_FILES = ["status", "stat", "wchan", "stack", "syscall"];
+const STOP_SENSITIVE = new RegExp(`^(task/\\d+/)?(${STOP_SENSITIVE_FILES.join("|")})$`);
+/** Longest stop-sensitive file kept from before the stop, and all of them together. */
+const BEFORE_STOP_FILE_MAX = 64 * 1024;
+const BEFORE_STOP_MAX = 8 * 1024 * 1024;
+
 /** Read errors that leave one entry out; anything else (or the process gone) is thrown. */
 const SKIP_ERRNO = new Set(["EACCES", "EPERM", "EIO", "EINVAL", "ENOENT", "ESRCH", "ENXIO", "EOPNOTSUPP", "ENODATA"]);
 /** Deepest path under /proc/PID walked (task/T/net/dev_snmp6/x is 4); guards a kernel surprise. */
@@ -73,7 +90,13 @@ class ProcWalk {
   full = false;
   #scratch = new Uint8Array(CHUNK);
 
-  constructor(readonly pid: number, readonly fileMax: number, readonly archiveMax: number) {
+  constructor(
+    readonly pid: number,
+    readonly fileMax: number,
+    readonly archiveMax: number,
+    readonly beforeStop: ReadonlyMap<string, Uint8Array>,
+    readonly stopped: boolean,
+  ) {
     // The skip log and the two end blocks always fit: entries only get what is left.
     this.tar = new TarBuilder(archiveMax, 512 + skipLogMax(archiveMax));
   }
@@ -142,11 +165,15 @@ class ProcWalk {
     }
     if (!st.isFile()) return this.skip(rel, "not a regular file, directory or symlink");
     if ((st.mode & 0o444) === 0) return this.skip(rel, "excluded: write-only", true);
-    const data = this.attempt("read", abs, rel, () => this.readCapped(abs));
+    const sensitive = STOP_SENSITIVE.test(rel);
+    const early = sensitive ? this.beforeStop.get(rel) : undefined;
+    const data = early ?? this.attempt("read", abs, rel, () => this.readCapped(abs));
     if (data === undefined) return;
     const cut = data.byteLength > this.fileMax;
     this.add(rel, () => this.tar.file(name, cut ? data.subarray(0, this.fileMax) : data, st));
     if (cut && !this.full) this.skip(rel, `truncated at ${this.fileMax} bytes`);
+    // A thread that appeared after readBeforeStop: its text is the stop's.
+    if (sensitive && early === undefined && this.stopped && !this.full) this.skip(rel, "read while stopped by ecfs (ptrace): its state, TracerPid, wchan and stack show the stop");
   }
 
   dir(abs: string, rel: string, name: string, depth: number): void {
@@ -162,7 +189,7 @@ class ProcWalk {
 function skipLog(pid: number, skipped: ProcfsSkip[], max: number): Uint8Array {
   // Errors, truncation and the cap first: if the log is cut, the policy lines go.
   const lines = [...skipped.filter((s) => !s.policy), ...skipped.filter((s) => s.policy)].map((s) => `${s.path}\t${s.reason}\n`);
-  const parts = [`# ecfs-ts .procfs.tgz of /proc/${pid}: entries left out or cut short\n# <path under proc/${pid}>\\t<reason>\n`];
+  const parts = [`# ecfs-ts .procfs.tgz of /proc/${pid}: entries left out, cut short, or read while ecfs had the process stopped\n# <path under proc/${pid}>\\t<reason>\n`];
   let len = Buffer.byteLength(parts[0] ?? "");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? "";
@@ -193,7 +220,7 @@ export function buildProcfsTar(pid: number, opts: ProcfsOptions = {}): ProcfsTar
   } catch (e) {
     throw procError(e, "lstat", abs);
   }
-  const w = new ProcWalk(pid, fileMax, archiveMax);
+  const w = new ProcWalk(pid, fileMax, archiveMax, opts.beforeStop ?? new Map(), opts.stopped ?? false);
   const top = `proc/${pid}`;
   w.add("", () => w.tar.directory(`${top}/`, st));
   w.dir(abs, "", top, 1);
@@ -208,4 +235,50 @@ export function buildProcfsTarball(pid: number, opts: ProcfsOptions = {}): Uint8
   const level = opts.level ?? 6;
   if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`bad gzip level ${level}`);
   return Bun.gzipSync(buildProcfsTar(pid, opts).tar, { level: level as Bun.ZlibCompressionOptions["level"] });
+}
+
+/** A whole small /proc file (read through `buf`), or undefined when it cannot be read or fills `buf`. */
+function readSmall(abs: string, buf: Uint8Array): Uint8Array | undefined {
+  let fd: number;
+  try {
+    fd = openSync(abs, "r");
+  } catch {
+    return undefined;
+  }
+  try {
+    let len = 0;
+    for (let n; len < buf.byteLength && (n = readSync(fd, buf, len, buf.byteLength - len, null)) > 0; ) len += n;
+    return len === buf.byteLength ? undefined : buf.slice(0, len);
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * The stop-sensitive files of /proc/PID and of each of its tasks, read while the process runs
+ * (just before it is stopped), keyed by their path under /proc/PID. What cannot be read, or
+ * does not fit the budget, is left out: the walk reads it later as any other file.
+ */
+export function readBeforeStop(pid: number): Map<string, Uint8Array> {
+  const out = new Map<string, Uint8Array>();
+  let tasks: string[] = [];
+  try {
+    tasks = readdirSync(`/proc/${pid}/task`).filter((t) => /^\d+$/.test(t));
+  } catch {
+    // Gone already, or no task list: the stop will say so.
+  }
+  let total = 0;
+  const scratch = new Uint8Array(BEFORE_STOP_FILE_MAX);
+  for (const dir of ["", ...tasks.map((t) => `task/${t}/`)]) {
+    for (const f of STOP_SENSITIVE_FILES) {
+      if (total + BEFORE_STOP_FILE_MAX > BEFORE_STOP_MAX) return out;
+      const text = readSmall(`/proc/${pid}/${dir}${f}`, scratch);
+      if (text === undefined) continue;
+      out.set(`${dir}${f}`, text);
+      total += text.byteLength;
+    }
+  }
+  return out;
 }

@@ -10,6 +10,7 @@ import { CLASS64 } from "../elf/class.ts";
 import { NT_PRSTATUS } from "../elf/consts.ts";
 import { type RegName, regOffset } from "../elf/corerecords.ts";
 import type { Mapping, MemoryReader } from "../model/image.ts";
+import { type PageRun, UnpopulatedPages } from "../proc/pagemap.ts";
 import { listTasks } from "../proc/process.ts";
 import { hasExited } from "../proc/stat.ts";
 import { libc } from "../sys/libc.ts";
@@ -198,10 +199,35 @@ export class ForkedMemory implements MemoryReader {
   readonly #mem: ProcMem;
   readonly #kept: readonly KeptRun[];
   readonly #absent: readonly { start: bigint; end: bigint }[];
-  constructor(readonly child: number, kept: readonly KeptRun[], absent: readonly { start: bigint; end: bigint }[]) {
+  readonly #unpopulated: UnpopulatedPages;
+  /**
+   * `anonymous`: the target's private anonymous mappings. The child's page tables are a copy of
+   * the target's there (fork copies every PTE of a mapping that has pages), so the child's
+   * pagemap tells which pages were never populated.
+   */
+  constructor(readonly child: number, kept: readonly KeptRun[], absent: readonly { start: bigint; end: bigint }[], anonymous: readonly PageRun[] = []) {
     this.#mem = new ProcMem(child);
     this.#kept = [...kept].sort((a, b) => (a.start < b.start ? -1 : 1));
     this.#absent = [...absent].sort((a, b) => (a.start < b.start ? -1 : 1));
+    this.#unpopulated = new UnpopulatedPages(child, anonymous);
+  }
+
+  /** The child's populated pages, and the runs kept aside (which the child lacks or has wiped). */
+  dataRuns(addr: bigint, len: number): PageRun[] {
+    const end = addr + BigInt(len);
+    const runs = this.#unpopulated.dataRuns(addr, len);
+    for (const k of this.#kept) {
+      const kEnd = k.start + BigInt(k.bytes.byteLength);
+      if (kEnd > addr && k.start < end) runs.push({ start: k.start > addr ? k.start : addr, end: kEnd < end ? kEnd : end });
+    }
+    runs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    const out: PageRun[] = [];
+    for (const r of runs) {
+      const last = out[out.length - 1];
+      if (last && r.start <= last.end) last.end = r.end > last.end ? r.end : last.end;
+      else out.push({ ...r });
+    }
+    return out;
   }
 
   read(addr: bigint, dst: Uint8Array): number {
@@ -243,6 +269,7 @@ export class ForkedMemory implements MemoryReader {
 
   close(): void {
     this.#mem.close();
+    this.#unpopulated.close();
   }
 }
 

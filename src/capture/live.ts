@@ -18,7 +18,7 @@ import { readFds } from "../proc/fds.ts";
 import { readSockets } from "../proc/sockets.ts";
 import { libc } from "../sys/libc.ts";
 import { isDumpable } from "../proc/smaps.ts";
-import { populatedRuns } from "../proc/pagemap.ts";
+import { isPrivateAnonymous, populatedRuns } from "../proc/pagemap.ts";
 import { type Abi, abiFor, findSyscallInsn, ForkedMemory, forkStopped, killChild, reapInTarget } from "./fork.ts";
 import { LiveMemory } from "./memory.ts";
 import { buildProcfsTarball, readBeforeStop } from "./procfs.ts";
@@ -242,9 +242,10 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
       }
     }
     if (!cls || threads.length === 0) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
-    mem = new LiveMemory(pid);
     const problems: string[] = [];
     const { mappings, mapsText } = readSmaps(pid);
+    const anonymous = mappings.filter(isPrivateAnonymous).map((m) => ({ start: m.start, end: m.end }));
+    mem = new LiveMemory(pid, anonymous);
     // With a fork to read from, the slower /proc reads wait until the target runs again.
     const deferred = opts.lowPause === true;
     const image: ProcessImage = { cls, info: readInfo(checked, mapsText, problems, deferred ? undefined : beforeStop), threads, mappings, mem, problems };
@@ -320,7 +321,8 @@ function forkTarget(target: Target, seized: Map<number, Seized>, image: ProcessI
   });
   const absent = special.filter((m) => m.vmFlags.includes("dc")).map((m) => ({ start: m.start, end: m.end }));
   const child = forkStopped(thread.tid, abi, thread.regs, insn, held);
-  return { child, mem: new ForkedMemory(child, kept, absent), abi, insn };
+  const anonymous = image.mappings.filter(isPrivateAnonymous).map((m) => ({ start: m.start, end: m.end }));
+  return { child, mem: new ForkedMemory(child, kept, absent, anonymous), abi, insn };
 }
 
 /**

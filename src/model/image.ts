@@ -59,6 +59,12 @@ export interface MemoryReader {
    * allows (process_vm_readv takes up to 1024). Returns the bytes read from the start of dst.
    */
   readv?(ranges: { addr: bigint; len: number }[], dst: Uint8Array): number;
+  /**
+   * Optional: the parts of [addr, addr+len) that may hold data, in address order; the rest is
+   * known to read as zeros without being read (never-populated anonymous memory, which a read
+   * would fault in). Without it, everything is read.
+   */
+  dataRuns?(addr: bigint, len: number): { start: bigint; end: bigint }[];
 }
 
 export interface ProcessInfo {

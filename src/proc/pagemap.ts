@@ -104,6 +104,8 @@ export class UnpopulatedPages {
   #fd: number | undefined;
   readonly #ranges: readonly PageRun[];
   readonly #buf = Buffer.alloc(BATCH * 8);
+  /** The same bytes as u32 words: entry i's high word (present, swapped) is word 2i+1 (little-endian). */
+  readonly #words = new Uint32Array(this.#buf.buffer, this.#buf.byteOffset, BATCH * 2);
 
   /** `anonymous`: the private anonymous mappings (isPrivateAnonymous), in any order. */
   constructor(readonly pid: number, anonymous: readonly PageRun[]) {
@@ -172,7 +174,7 @@ export class UnpopulatedPages {
         break;
       }
       for (let i = 0; i < got; i++) {
-        if ((this.#buf.readUInt32LE(i * 8 + 4) & PRESENT_OR_SWAPPED_HIGH) !== 0) {
+        if ((this.#words[2 * i + 1]! & PRESENT_OR_SWAPPED_HIGH) !== 0) {
           if (runStart < 0) runStart = page + i;
         } else endRun(page + i);
       }

@@ -21,7 +21,8 @@ import { isDumpable } from "../proc/smaps.ts";
 import { isPrivateAnonymous, populatedRuns } from "../proc/pagemap.ts";
 import { type Abi, abiFor, findSyscallInsn, ForkedMemory, forkStopped, killChild, reapInTarget } from "./fork.ts";
 import { LiveMemory } from "./memory.ts";
-import { buildProcfsTarball, readBeforeStop } from "./procfs.ts";
+import { readBeforeStop } from "./beforestop.ts";
+import { buildProcfsTarball } from "./procfs.ts";
 import { encodeXsaveLayout } from "./xsave.ts";
 
 const { SIGTRAP } = pt;

@@ -1,7 +1,7 @@
 // The .procfs.tgz section: a gzip'd tar of /proc/PID as `tar -czf x /proc/PID` would make it,
 // except that regular files hold their real contents (procfs stats them as size 0, so the
 // original's tar stored empty files: ECFS-FORMAT.md 13.2 item 16). Built in memory. The files
-// whose text our ptrace stop changes are read before the stop (readBeforeStop), so the archive
+// whose text our ptrace stop changes are read before the stop (beforestop.ts), so the archive
 // shows the process as it ran, not "t (tracing stop)" with ecfs as its tracer.
 // Trust model: /proc is the kernel's, but contents, link texts and the number of entries are
 // the target's doing; every file, the log of what was left out and the archive are capped, the
@@ -10,6 +10,7 @@
 import { closeSync, existsSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
 import { SyscallError } from "../errors.ts";
 import { procError } from "../proc/read.ts";
+import { STOP_SENSITIVE } from "./beforestop.ts";
 import { TarBuilder } from "./tar.ts";
 
 /** Largest regular file stored whole; longer ones are cut here (smaps of a huge process). */
@@ -24,7 +25,7 @@ export interface ProcfsOptions {
   archiveMax?: number;
   /** gzip level, 0-9 (default 6). */
   level?: number;
-  /** Texts of stop-sensitive files read before the process was stopped (readBeforeStop), stored instead of reading them now. */
+  /** Texts of stop-sensitive files read before the process was stopped (beforestop.ts), stored instead of reading them now. */
   beforeStop?: ReadonlyMap<string, Uint8Array>;
   /** The process is stopped by us now: a stop-sensitive file not in beforeStop is read anyway, and listed as read while stopped. */
   stopped?: boolean;
@@ -52,17 +53,6 @@ const EXCLUDE: { re: RegExp; why: string }[] = [
   { re: /^task\/\d+\/(smaps|smaps_rollup|numa_maps)$/, why: "same as the process-wide file (threads share one mm)" },
   { re: /^task\/\d+\/net$/, why: "same as net/ unless the thread left the netns (compare its ns/net)" },
 ];
-/**
- * Files whose text a ptrace stop changes, matched against the path under /proc/PID: State
- * "t (tracing stop)" and TracerPid in status, the state letter in stat, ptrace_stop in wchan
- * and stack, the stop's system call in syscall.
- */
-const STOP_SENSITIVE_FILES = ["status", "stat", "wchan", "stack", "syscall"];
-const STOP_SENSITIVE = new RegExp(`^(task/\\d+/)?(${STOP_SENSITIVE_FILES.join("|")})$`);
-/** Longest stop-sensitive file kept from before the stop, and all of them together. */
-const BEFORE_STOP_FILE_MAX = 64 * 1024;
-const BEFORE_STOP_MAX = 8 * 1024 * 1024;
-
 /** Read errors that leave one entry out; anything else (or the process gone) is thrown. */
 const SKIP_ERRNO = new Set(["EACCES", "EPERM", "EIO", "EINVAL", "ENOENT", "ESRCH", "ENXIO", "EOPNOTSUPP", "ENODATA"]);
 /** Deepest path under /proc/PID walked (task/T/net/dev_snmp6/x is 4); guards a kernel surprise. */
@@ -237,48 +227,3 @@ export function buildProcfsTarball(pid: number, opts: ProcfsOptions = {}): Uint8
   return Bun.gzipSync(buildProcfsTar(pid, opts).tar, { level: level as Bun.ZlibCompressionOptions["level"] });
 }
 
-/** A whole small /proc file (read through `buf`), or undefined when it cannot be read or fills `buf`. */
-function readSmall(abs: string, buf: Uint8Array): Uint8Array | undefined {
-  let fd: number;
-  try {
-    fd = openSync(abs, "r");
-  } catch {
-    return undefined;
-  }
-  try {
-    let len = 0;
-    for (let n; len < buf.byteLength && (n = readSync(fd, buf, len, buf.byteLength - len, null)) > 0; ) len += n;
-    return len === buf.byteLength ? undefined : buf.slice(0, len);
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * The stop-sensitive files of /proc/PID and of each of its tasks, read while the process runs
- * (just before it is stopped), keyed by their path under /proc/PID. What cannot be read, or
- * does not fit the budget, is left out: the walk reads it later as any other file.
- */
-export function readBeforeStop(pid: number): Map<string, Uint8Array> {
-  const out = new Map<string, Uint8Array>();
-  let tasks: string[] = [];
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`).filter((t) => /^\d+$/.test(t));
-  } catch {
-    // Gone already, or no task list: the stop will say so.
-  }
-  let total = 0;
-  const scratch = new Uint8Array(BEFORE_STOP_FILE_MAX);
-  for (const dir of ["", ...tasks.map((t) => `task/${t}/`)]) {
-    for (const f of STOP_SENSITIVE_FILES) {
-      if (total + BEFORE_STOP_FILE_MAX > BEFORE_STOP_MAX) return out;
-      const text = readSmall(`/proc/${pid}/${dir}${f}`, scratch);
-      if (text === undefined) continue;
-      out.set(`${dir}${f}`, text);
-      total += text.byteLength;
-    }
-  }
-  return out;
-}

@@ -102,6 +102,8 @@ export function isPrivateAnonymous(m: Pick<Mapping, "inode" | "perms" | "path">)
  */
 export class UnpopulatedPages {
   #fd: number | undefined;
+  /** pagemap could not be opened: every page counts as data. */
+  #unreadable = false;
   readonly #ranges: readonly PageRun[];
   readonly #buf = Buffer.alloc(BATCH * 8);
   /** The same bytes as u32 words: entry i's high word (present, swapped) is word 2i+1 (little-endian). */
@@ -143,11 +145,12 @@ export class UnpopulatedPages {
   #present(from: bigint, to: bigint, push: (start: bigint, stop: bigint) => void): void {
     // Page numbers as plain numbers (user addresses are below 2^57); the flag test on the
     // entry's high word, since this runs once per page of the target.
-    if (to > MAX_USER_ADDR) return push(from, to);
+    if (to > MAX_USER_ADDR || this.#unreadable) return push(from, to);
     if (this.#fd === undefined) {
       try {
         this.#fd = openSync(`/proc/${this.pid}/pagemap`, "r");
       } catch {
+        this.#unreadable = true;
         return push(from, to);
       }
     }

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { I386_PR_REG } from "../src/elf/notes.ts";
+import { I386_PR_REG } from "../src/elf/corerecords.ts";
 import { ecfs } from "./helpers/ecfs.ts";
 import { STACK_END, STACK_START, stackByte, syntheticI386, writeSyntheticI386, type SyntheticI386 } from "./helpers/i386image.ts";
 import { gdbReadMemoryMany, readelfCheck } from "./helpers/oracles.ts";
@@ -49,6 +49,10 @@ describe("a synthetic i386 process written through the normal writer", () => {
     const notes = euReadelfNotes(file).filter((n) => n.owner === "CORE" || n.owner === "LINUX");
     const of = (type: string) => notes.filter((n) => n.type === type);
     expect(of("PRSTATUS").map((n) => [n.size, Number(n.fields.get("pid"))])).toEqual([[144, s.image.threads[0]!.tid], [144, s.image.threads[1]!.tid]]);
+    // The leader's record has the group's CPU times, every record the reaped children's (32-bit timevals).
+    expect(of("PRSTATUS").map((n) => [n.fields.get("utime"), n.fields.get("cutime"), n.fields.get("cstime")])).toEqual([
+      ["2.500000", "0.330000", "0.010000"], ["1.250000", "0.330000", "0.010000"],
+    ]);
     expect(of("FPREGSET").map((n) => n.size)).toEqual([108, 108]);
     expect(of("PRXFPREG").map((n) => n.size)).toEqual([512, 512]);
     expect(of("386_TLS").map((n) => n.size)).toEqual([48, 48]);

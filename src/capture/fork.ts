@@ -8,7 +8,9 @@
 import { SyscallError, TargetError } from "../errors.ts";
 import { CLASS64 } from "../elf/class.ts";
 import { NT_PRSTATUS } from "../elf/consts.ts";
+import { type RegName, regOffset } from "../elf/corerecords.ts";
 import type { Mapping, MemoryReader } from "../model/image.ts";
+import { type PageRun, UnpopulatedPages } from "../proc/pagemap.ts";
 import { listTasks } from "../proc/process.ts";
 import { hasExited } from "../proc/stat.ts";
 import { libc } from "../sys/libc.ts";
@@ -35,8 +37,16 @@ export interface Abi {
   insn: readonly [number, number];
 }
 
-const ABI64: Abi = { word: 8, ax: 80, origAx: 120, ip: 128, args: [112, 104, 96, 56, 72, 64], clone: 56n, wait4: 61n, restartSyscall: 219n, insn: [0x0f, 0x05] };
-const ABI32: Abi = { word: 4, ax: 24, origAx: 44, ip: 48, args: [0, 4, 8, 12, 16, 20], clone: 120n, wait4: 114n, restartSyscall: 0n, insn: [0xcd, 0x80] };
+const r64 = (name: RegName<8>) => regOffset(8, name);
+const r32 = (name: RegName<4>) => regOffset(4, name);
+const ABI64: Abi = {
+  word: 8, ax: r64("rax"), origAx: r64("orig_rax"), ip: r64("rip"), args: [r64("rdi"), r64("rsi"), r64("rdx"), r64("r10"), r64("r8"), r64("r9")],
+  clone: 56n, wait4: 61n, restartSyscall: 219n, insn: [0x0f, 0x05],
+};
+const ABI32: Abi = {
+  word: 4, ax: r32("eax"), origAx: r32("orig_eax"), ip: r32("eip"), args: [r32("ebx"), r32("ecx"), r32("edx"), r32("esi"), r32("edi"), r32("ebp")],
+  clone: 120n, wait4: 114n, restartSyscall: 0n, insn: [0xcd, 0x80],
+};
 
 export const abiFor = (word: 4 | 8): Abi => (word === 8 ? ABI64 : ABI32);
 
@@ -189,10 +199,35 @@ export class ForkedMemory implements MemoryReader {
   readonly #mem: ProcMem;
   readonly #kept: readonly KeptRun[];
   readonly #absent: readonly { start: bigint; end: bigint }[];
-  constructor(readonly child: number, kept: readonly KeptRun[], absent: readonly { start: bigint; end: bigint }[]) {
+  readonly #unpopulated: UnpopulatedPages;
+  /**
+   * `anonymous`: the target's private anonymous mappings. The child's page tables are a copy of
+   * the target's there (fork copies every PTE of a mapping that has pages), so the child's
+   * pagemap tells which pages were never populated.
+   */
+  constructor(readonly child: number, kept: readonly KeptRun[], absent: readonly { start: bigint; end: bigint }[], anonymous: readonly PageRun[] = []) {
     this.#mem = new ProcMem(child);
     this.#kept = [...kept].sort((a, b) => (a.start < b.start ? -1 : 1));
     this.#absent = [...absent].sort((a, b) => (a.start < b.start ? -1 : 1));
+    this.#unpopulated = new UnpopulatedPages(child, anonymous);
+  }
+
+  /** The child's populated pages, and the runs kept aside (which the child lacks or has wiped). */
+  dataRuns(addr: bigint, len: number): PageRun[] {
+    const end = addr + BigInt(len);
+    const runs = this.#unpopulated.dataRuns(addr, len);
+    for (const k of this.#kept) {
+      const kEnd = k.start + BigInt(k.bytes.byteLength);
+      if (kEnd > addr && k.start < end) runs.push({ start: k.start > addr ? k.start : addr, end: kEnd < end ? kEnd : end });
+    }
+    runs.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+    const out: PageRun[] = [];
+    for (const r of runs) {
+      const last = out[out.length - 1];
+      if (last && r.start <= last.end) last.end = r.end > last.end ? r.end : last.end;
+      else out.push({ ...r });
+    }
+    return out;
   }
 
   read(addr: bigint, dst: Uint8Array): number {
@@ -234,6 +269,7 @@ export class ForkedMemory implements MemoryReader {
 
   close(): void {
     this.#mem.close();
+    this.#unpopulated.close();
   }
 }
 

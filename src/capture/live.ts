@@ -18,9 +18,10 @@ import { readFds } from "../proc/fds.ts";
 import { readSockets } from "../proc/sockets.ts";
 import { libc } from "../sys/libc.ts";
 import { isDumpable } from "../proc/smaps.ts";
-import { populatedRuns } from "../proc/pagemap.ts";
+import { isPrivateAnonymous, populatedRuns } from "../proc/pagemap.ts";
 import { type Abi, abiFor, findSyscallInsn, ForkedMemory, forkStopped, killChild, reapInTarget } from "./fork.ts";
 import { LiveMemory } from "./memory.ts";
+import { readBeforeStop } from "./beforestop.ts";
 import { buildProcfsTarball } from "./procfs.ts";
 import { encodeXsaveLayout } from "./xsave.ts";
 
@@ -224,6 +225,8 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
     return trouble;
   };
   try {
+    // What the stop would change in /proc, read while the target still runs.
+    const beforeStop = readBeforeStop(pid);
     stopAll(pid, seized);
     if (!seized.has(pid) && seized.size === 0) throw new TargetError(pid, `process ${pid} exited before it could be stopped`);
     const order = [...seized.keys()].sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b));
@@ -240,12 +243,13 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
       }
     }
     if (!cls || threads.length === 0) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
-    mem = new LiveMemory(pid);
     const problems: string[] = [];
     const { mappings, mapsText } = readSmaps(pid);
+    const anonymous = mappings.filter(isPrivateAnonymous).map((m) => ({ start: m.start, end: m.end }));
+    mem = new LiveMemory(pid, anonymous);
     // With a fork to read from, the slower /proc reads wait until the target runs again.
     const deferred = opts.lowPause === true;
-    const image: ProcessImage = { cls, info: readInfo(checked, mapsText, problems, !deferred), threads, mappings, mem, problems };
+    const image: ProcessImage = { cls, info: readInfo(checked, mapsText, problems, deferred ? undefined : beforeStop), threads, mappings, mem, problems };
     const layout = encodeXsaveLayout(threads[0]?.xstate);
     if (layout) image.xsaveLayout = layout;
     if (opts.lowPause) {
@@ -254,7 +258,7 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
       } catch (e) {
         if (e instanceof SyscallError && e.code === "ESRCH" && hasExited(pid)) throw e;
         problems.push(`low-pause mode not used, the target stays stopped for the copy: ${(e as Error).message}`);
-        readForensics(image.info, pid, problems);
+        readForensics(image.info, pid, problems, beforeStop, true);
       }
       if (fork) {
         image.mem = fork.mem;
@@ -265,7 +269,7 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
         resumed = true;
         opts.onResume?.();
         // The fork's fd table is the target's as of the stop; /proc/PID itself is read live.
-        readForensics(image.info, pid, problems, fork.child);
+        readForensics(image.info, pid, problems, beforeStop, false, fork.child);
       }
     }
     return await use(image);
@@ -318,28 +322,37 @@ function forkTarget(target: Target, seized: Map<number, Seized>, image: ProcessI
   });
   const absent = special.filter((m) => m.vmFlags.includes("dc")).map((m) => ({ start: m.start, end: m.end }));
   const child = forkStopped(thread.tid, abi, thread.regs, insn, held);
-  return { child, mem: new ForkedMemory(child, kept, absent), abi, insn };
+  const anonymous = image.mappings.filter(isPrivateAnonymous).map((m) => ({ start: m.start, end: m.end }));
+  return { child, mem: new ForkedMemory(child, kept, absent, anonymous), abi, insn };
 }
 
-/** What /proc says of the process; the fds, sockets and /proc tarball too unless `forensics` is false. */
-function readInfo({ pid, stat, status }: Target, mapsText: string, problems: string[], forensics: boolean): ProcessInfo {
+/**
+ * What /proc says of the stopped process; with `beforeStop` (readBeforeStop's texts), the fds,
+ * sockets and /proc tarball too, read now.
+ */
+function readInfo({ pid, stat, status }: Target, mapsText: string, problems: string[], beforeStop: Map<string, Uint8Array> | undefined): ProcessInfo {
+  // Read again now that the process is stopped: the group's CPU times as of the snapshot.
+  const { utimeUs, stimeUs, cutimeUs, cstimeUs } = readStat(pid);
   const info: ProcessInfo = {
     pid, ppid: stat.ppid, pgrp: stat.pgrp, sid: stat.session, uid: status.uid[0], gid: status.gid[0],
-    state: stat.state, nice: stat.nice, flags: stat.flags, comm: stat.comm,
+    state: stat.state, nice: stat.nice, flags: stat.flags, comm: stat.comm, groupTimes: { utimeUs, stimeUs, cutimeUs, cstimeUs },
     cmdline: readCmdline(pid), environ: readEnviron(pid), exe: readExeLink(pid), auxv: readAuxv(pid),
     mapsText, personality: readPersonality(pid),
     fds: [], sockets: new Map(),
   };
-  if (forensics) readForensics(info, pid, problems);
+  if (beforeStop) readForensics(info, pid, problems, beforeStop, true);
   return info;
 }
 
-/** Open files and sockets (from `fdPid`: the target, or its fork, which has the same fds) and .procfs.tgz. */
-function readForensics(info: ProcessInfo, pid: number, problems: string[], fdPid = pid): void {
+/**
+ * Open files and sockets (from `fdPid`: the target, or its fork, which has the same fds) and
+ * .procfs.tgz, with the texts read before the stop; `stopped`: the target is still stopped now.
+ */
+function readForensics(info: ProcessInfo, pid: number, problems: string[], beforeStop: Map<string, Uint8Array>, stopped: boolean, fdPid = pid): void {
   info.fds = readFds(fdPid);
   info.sockets = readSockets(fdPid);
   try {
-    info.procfsTgz = buildProcfsTarball(pid);
+    info.procfsTgz = buildProcfsTarball(pid, { beforeStop, stopped });
   } catch (e) {
     if (e instanceof SyscallError && e.code === "ESRCH") throw e;
     problems.push(`.procfs.tgz: ${(e as Error).message}`);

@@ -1,9 +1,12 @@
 // MemoryReader for a live (ptrace-stopped) process: process_vm_readv first, because it is
 // the fastest path; /proc/PID/mem for pages it refuses (PROT_NONE, guard pages: the kernel
-// reads those with FOLL_FORCE); a short count where neither can read is a hole.
+// reads those with FOLL_FORCE); a short count where neither can read is a hole. Pages of
+// private anonymous memory that were never populated are reported (dataRuns) so that they are
+// not read at all.
 
 import type { MemoryReader } from "../model/image.ts";
 import { SyscallError } from "../errors.ts";
+import { type PageRun, UnpopulatedPages } from "../proc/pagemap.ts";
 import { hasExited } from "../proc/stat.ts";
 import { ESRCH } from "../sys/errno.ts";
 import { ProcMem, readRanges } from "../sys/vm.ts";
@@ -16,7 +19,15 @@ export class LiveMemory implements MemoryReader {
   /** Where the last hole ended, and how many holes in a row have ended there. */
   #holeEnd = -1n;
   #holeRun = 0;
-  constructor(readonly pid: number) {}
+  readonly #unpopulated: UnpopulatedPages;
+  /** `anonymous`: the process's private anonymous mappings, whose unpopulated pages are not read. */
+  constructor(readonly pid: number, anonymous: readonly PageRun[] = []) {
+    this.#unpopulated = new UnpopulatedPages(pid, anonymous);
+  }
+
+  dataRuns(addr: bigint, len: number): PageRun[] {
+    return this.#unpopulated.dataRuns(addr, len);
+  }
 
   read(addr: bigint, dst: Uint8Array): number {
     let done = 0;
@@ -51,5 +62,6 @@ export class LiveMemory implements MemoryReader {
   close(): void {
     this.#procMem?.close();
     this.#procMem = undefined;
+    this.#unpopulated.close();
   }
 }

@@ -1,6 +1,8 @@
 // The .procfs.tgz section: a gzip'd tar of /proc/PID as `tar -czf x /proc/PID` would make it,
 // except that regular files hold their real contents (procfs stats them as size 0, so the
-// original's tar stored empty files: docs/FORMAT.md 9). Built in memory.
+// original's tar stored empty files: docs/FORMAT.md 9). Built in memory. The files
+// whose text our ptrace stop changes are read before the stop (beforestop.ts), so the archive
+// shows the process as it ran, not "t (tracing stop)" with ecfs as its tracer.
 // Trust model: /proc is the kernel's, but contents, link texts and the number of entries are
 // the target's doing; every file, the log of what was left out and the archive are capped, the
 // walk never follows a symlink, and what was skipped or cut short is listed in the archive.
@@ -8,6 +10,7 @@
 import { closeSync, existsSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Stats } from "node:fs";
 import { SyscallError } from "../errors.ts";
 import { procError } from "../proc/read.ts";
+import { STOP_SENSITIVE } from "./beforestop.ts";
 import { TarBuilder } from "./tar.ts";
 
 /** Largest regular file stored whole; longer ones are cut here (smaps of a huge process). */
@@ -22,6 +25,10 @@ export interface ProcfsOptions {
   archiveMax?: number;
   /** gzip level, 0-9 (default 6). */
   level?: number;
+  /** Texts of stop-sensitive files read before the process was stopped (beforestop.ts), stored instead of reading them now. */
+  beforeStop?: ReadonlyMap<string, Uint8Array>;
+  /** The process is stopped by us now: a stop-sensitive file not in beforeStop is read anyway, and listed as read while stopped. */
+  stopped?: boolean;
 }
 
 /** One entry left out or cut short; `path` is relative to /proc/PID. */
@@ -73,7 +80,13 @@ class ProcWalk {
   full = false;
   #scratch = new Uint8Array(CHUNK);
 
-  constructor(readonly pid: number, readonly fileMax: number, readonly archiveMax: number) {
+  constructor(
+    readonly pid: number,
+    readonly fileMax: number,
+    readonly archiveMax: number,
+    readonly beforeStop: ReadonlyMap<string, Uint8Array>,
+    readonly stopped: boolean,
+  ) {
     // The skip log and the two end blocks always fit: entries only get what is left.
     this.tar = new TarBuilder(archiveMax, 512 + skipLogMax(archiveMax));
   }
@@ -142,11 +155,15 @@ class ProcWalk {
     }
     if (!st.isFile()) return this.skip(rel, "not a regular file, directory or symlink");
     if ((st.mode & 0o444) === 0) return this.skip(rel, "excluded: write-only", true);
-    const data = this.attempt("read", abs, rel, () => this.readCapped(abs));
+    const sensitive = STOP_SENSITIVE.test(rel);
+    const early = sensitive ? this.beforeStop.get(rel) : undefined;
+    const data = early ?? this.attempt("read", abs, rel, () => this.readCapped(abs));
     if (data === undefined) return;
     const cut = data.byteLength > this.fileMax;
     this.add(rel, () => this.tar.file(name, cut ? data.subarray(0, this.fileMax) : data, st));
     if (cut && !this.full) this.skip(rel, `truncated at ${this.fileMax} bytes`);
+    // A thread that appeared after readBeforeStop: its text is the stop's.
+    if (sensitive && early === undefined && this.stopped && !this.full) this.skip(rel, "read while stopped by ecfs (ptrace): its state, TracerPid, wchan and stack show the stop");
   }
 
   dir(abs: string, rel: string, name: string, depth: number): void {
@@ -162,7 +179,7 @@ class ProcWalk {
 function skipLog(pid: number, skipped: ProcfsSkip[], max: number): Uint8Array {
   // Errors, truncation and the cap first: if the log is cut, the policy lines go.
   const lines = [...skipped.filter((s) => !s.policy), ...skipped.filter((s) => s.policy)].map((s) => `${s.path}\t${s.reason}\n`);
-  const parts = [`# ecfs-ts .procfs.tgz of /proc/${pid}: entries left out or cut short\n# <path under proc/${pid}>\\t<reason>\n`];
+  const parts = [`# ecfs-ts .procfs.tgz of /proc/${pid}: entries left out, cut short, or read while ecfs had the process stopped\n# <path under proc/${pid}>\\t<reason>\n`];
   let len = Buffer.byteLength(parts[0] ?? "");
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] ?? "";
@@ -193,7 +210,7 @@ export function buildProcfsTar(pid: number, opts: ProcfsOptions = {}): ProcfsTar
   } catch (e) {
     throw procError(e, "lstat", abs);
   }
-  const w = new ProcWalk(pid, fileMax, archiveMax);
+  const w = new ProcWalk(pid, fileMax, archiveMax, opts.beforeStop ?? new Map(), opts.stopped ?? false);
   const top = `proc/${pid}`;
   w.add("", () => w.tar.directory(`${top}/`, st));
   w.dir(abs, "", top, 1);
@@ -209,3 +226,4 @@ export function buildProcfsTarball(pid: number, opts: ProcfsOptions = {}): Uint8
   if (!Number.isInteger(level) || level < 0 || level > 9) throw new RangeError(`bad gzip level ${level}`);
   return Bun.gzipSync(buildProcfsTar(pid, opts).tar, { level: level as Bun.ZlibCompressionOptions["level"] });
 }
+

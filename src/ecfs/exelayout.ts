@@ -32,7 +32,7 @@ function exeInfo(image: ProcessImage, bias: bigint, phdrs: Phdr[]): ExeInfo {
   const at = BigInt.asUintN(cls.word * 8, first.p_vaddr + bias);
   const r = new ByteReader(readExact(image.mem, at, cls.ehdrSize, "ELF header"));
   const L = EHDR[cls.word];
-  const eType = r.u16(16, "e_type");
+  const eType = r.u16(L.e_type, "e_type");
   return {
     eType,
     entry: r.word(L.e_entry, cls.word, "e_entry"),

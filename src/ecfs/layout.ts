@@ -33,12 +33,14 @@ export interface PlacedSection {
 }
 
 export interface Blob {
+  kind: "bytes";
   offset: number;
   bytes: Uint8Array;
 }
 
-/** Reserved room for a section whose bytes come after the memory copy. */
+/** Reserved room for a section whose bytes are known only after the memory copy (.gaps). */
 export interface LateBlob {
+  kind: "late";
   /** Index in CoreLayout.sections. */
   section: number;
   offset: number;
@@ -54,9 +56,8 @@ export interface CoreLayout {
   segments: PlacedSegment[];
   /** PT_LOAD segments only, in file order (same order as plan.loads). */
   loads: PlacedSegment[];
-  /** Our bytes after the memory image, in increasing offset order. */
-  blobs: Blob[];
-  late: LateBlob[];
+  /** Our sections after the memory image, in increasing offset order (late ones in their place). */
+  tail: (Blob | LateBlob)[];
   shoff: number;
   /** Sections including the null section 0 and .shstrtab (last). */
   sections: PlacedSection[];
@@ -117,8 +118,7 @@ export function layoutCore(plan: CorePlan): CoreLayout {
     if (!indexOf.has(s.name)) indexOf.set(s.name, i + 1);
   });
 
-  const blobs: Blob[] = [];
-  const late: LateBlob[] = [];
+  const tail: (Blob | LateBlob)[] = [];
   const sections: PlacedSection[] = [];
   for (const [i, s] of plan.sections.entries()) {
     let offset = 0;
@@ -128,7 +128,7 @@ export function layoutCore(plan: CorePlan): CoreLayout {
         pos = alignUp(pos, Math.max(1, s.align));
         offset = pos;
         size = BigInt(s.data.bytes.byteLength);
-        blobs.push({ offset, bytes: s.data.bytes });
+        tail.push({ kind: "bytes", offset, bytes: s.data.bytes });
         pos += s.data.bytes.byteLength;
         break;
       case "memory": {
@@ -145,7 +145,7 @@ export function layoutCore(plan: CorePlan): CoreLayout {
         pos = alignUp(pos, Math.max(1, s.align));
         offset = pos;
         // Index + 1: the null section is put in front below.
-        late.push({ section: i + 1, offset, maxSize: s.data.maxSize, produce: s.data.produce });
+        tail.push({ kind: "late", section: i + 1, offset, maxSize: s.data.maxSize, produce: s.data.produce });
         pos += s.data.maxSize;
         break;
       case "empty":
@@ -180,7 +180,7 @@ export function layoutCore(plan: CorePlan): CoreLayout {
   sections.unshift(null0);
 
   return {
-    phoff, phnum, notesOffset, segments: [note, ...loads], loads, blobs, late, shoff, sections, shstrtab,
+    phoff, phnum, notesOffset, segments: [note, ...loads], loads, tail, shoff, sections, shstrtab,
     fileSize: pos,
     e_phnum: phnum >= PN_XNUM ? PN_XNUM : phnum,
     e_shnum: shnum >= SHN_LORESERVE ? 0 : shnum,

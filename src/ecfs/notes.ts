@@ -1,18 +1,17 @@
-// Kernel-style core notes, built from the model. Record layouts are the kernel's
+// Kernel-style core notes, built from the model. Record layouts are elf/corerecords.ts's
 // (include/linux/elfcore.h, compat_elf_* for i386; docs/FORMAT.md 4); note order is
 // fs/binfmt_elf.c write_note_info(): per thread its NT_PRSTATUS, then for the first thread
 // PRPSINFO, SIGINFO, AUXV and FILE, then the thread's other regsets in regset order.
 
 import type { ElfClass } from "../elf/class.ts";
 import { ByteWriter, utf8 } from "../elf/bytes.ts";
+import { ELF_PRARGSZ, encodePrpsinfo, encodePrstatus, type Timeval } from "../elf/corerecords.ts";
 import {
   NOTE_NAME_CORE, NOTE_NAME_LINUX, NT_386_TLS, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS,
   NT_PRXFPREG, NT_SIGINFO, NT_X86_XSAVE_LAYOUT, NT_X86_XSTATE,
 } from "../elf/consts.ts";
 import type { Mapping, ProcessInfo, ThreadState } from "../model/image.ts";
 
-/** ELF_PRARGSZ: the kernel's psargs buffer, and ECFS's .arglist size. */
-export const ELF_PRARGSZ = 80;
 export const SIGINFO_SIZE = 128;
 const PAGE_SIZE = 4096n;
 
@@ -43,26 +42,29 @@ export function encodeNotes(notes: Note[]): Uint8Array {
   return out.bytes;
 }
 
-function usToTimeval(w: ByteWriter, off: number, cls: ElfClass, us: bigint): void {
-  w.word(off, cls.word, us / 1_000_000n).word(off + cls.word, cls.word, us % 1_000_000n);
-}
+const timeval = (us: bigint): Timeval => ({ tv_sec: us / 1_000_000n, tv_usec: us % 1_000_000n });
 
-/** struct elf_prstatus (336 bytes) / compat_elf_prstatus (144 bytes). */
-export function encodePrstatus(cls: ElfClass, t: ThreadState, info: ProcessInfo): Uint8Array {
-  const w = new ByteWriter(cls.prstatusSize);
-  const wd = cls.word;
-  w.i32(0, t.cursig); // pr_info.si_signo
-  w.u16(12, t.cursig); // pr_cursig
-  w.word(16, wd, t.sigpend).word(16 + wd, wd, t.sighold);
-  const ids = 16 + 2 * wd;
-  w.i32(ids, t.tid).i32(ids + 4, info.ppid).i32(ids + 8, info.pgrp).i32(ids + 12, info.sid);
-  const times = ids + 16;
-  usToTimeval(w, times, cls, t.utimeUs);
-  usToTimeval(w, times + 2 * wd, cls, t.stimeUs);
-  // pr_cutime / pr_cstime stay zero, as the kernel leaves them for threads.
-  w.set(cls.prRegOffset, t.regs.subarray(0, cls.regsSize));
-  w.i32(cls.prFpvalidOffset, 1);
-  return w.bytes;
+/**
+ * NT_PRSTATUS of one thread, as fs/binfmt_elf.c fill_prstatus() fills it: the group leader's
+ * record holds the whole group's CPU time (thread_group_cputime), every other thread's its own;
+ * every record holds the reaped children's (signal->cutime, cstime).
+ */
+export function threadPrstatus(cls: ElfClass, t: ThreadState, info: ProcessInfo): Uint8Array {
+  const times = info.groupTimes;
+  const leader = t.tid === info.pid;
+  return encodePrstatus(cls, {
+    pr_info: { si_signo: t.cursig, si_code: 0, si_errno: 0 },
+    pr_cursig: t.cursig,
+    pr_sigpend: t.sigpend,
+    pr_sighold: t.sighold,
+    pr_pid: t.tid, pr_ppid: info.ppid, pr_pgrp: info.pgrp, pr_sid: info.sid,
+    pr_utime: timeval(leader ? times.utimeUs : t.utimeUs),
+    pr_stime: timeval(leader ? times.stimeUs : t.stimeUs),
+    pr_cutime: timeval(times.cutimeUs),
+    pr_cstime: timeval(times.cstimeUs),
+    pr_reg_bytes: t.regs,
+    pr_fpvalid: 1,
+  });
 }
 
 /** pr_psargs: argv joined by spaces (every NUL becomes a space), at most 79 bytes, NUL-ended. */
@@ -75,24 +77,16 @@ export function encodePsargs(cmdline: Uint8Array): Uint8Array {
 
 const SNAME = "RSDTZW";
 
-/** struct elf_prpsinfo (136 bytes) / compat_elf_prpsinfo (124 bytes, 16-bit uid/gid). */
-export function encodePrpsinfo(cls: ElfClass, info: ProcessInfo): Uint8Array {
-  const w = new ByteWriter(cls.prpsinfoSize);
+/** NT_PRPSINFO, as fs/binfmt_elf.c fill_psinfo() fills it (pr_state: the index of the state letter in "RSDTZW"). */
+export function processPrpsinfo(cls: ElfClass, info: ProcessInfo): Uint8Array {
   let state = SNAME.indexOf(info.state);
   if (state < 0) state = info.state === "t" ? 3 : 0;
-  w.u8(0, state).u8(1, SNAME.charCodeAt(state)).u8(2, info.state === "Z" ? 1 : 0).u8(3, info.nice & 0xff);
-  let off: number;
-  if (cls.word === 8) {
-    w.u64(8, BigInt(info.flags)).u32(16, info.uid).u32(20, info.gid);
-    off = 24;
-  } else {
-    w.u32(4, info.flags).u16(8, info.uid & 0xffff).u16(10, info.gid & 0xffff);
-    off = 12;
-  }
-  w.i32(off, info.pid).i32(off + 4, info.ppid).i32(off + 8, info.pgrp).i32(off + 12, info.sid);
-  w.set(off + 16, utf8.encode(info.comm).subarray(0, 15));
-  w.set(off + 32, encodePsargs(info.cmdline));
-  return w.bytes;
+  return encodePrpsinfo(cls, {
+    pr_state: state, pr_sname: SNAME[state]!, pr_zomb: info.state === "Z" ? 1 : 0, pr_nice: info.nice,
+    pr_flag: BigInt(info.flags), pr_uid: info.uid, pr_gid: info.gid,
+    pr_pid: info.pid, pr_ppid: info.ppid, pr_pgrp: info.pgrp, pr_sid: info.sid,
+    pr_fname: utf8.encode(info.comm), pr_psargs: encodePsargs(info.cmdline),
+  });
 }
 
 /** The auxv as the kernel stores it: native-word pairs up to and including AT_NULL. */
@@ -148,11 +142,11 @@ export function buildCoreNotes(cls: ElfClass, info: ProcessInfo, threads: Thread
   const auxv = trimAuxv(cls, info.auxv);
   const siginfo = threads[0]?.siginfo ?? new Uint8Array(SIGINFO_SIZE);
   threads.forEach((t, i) => {
-    const pr = encodePrstatus(cls, t, info);
+    const pr = threadPrstatus(cls, t, info);
     prstatus.push(pr);
     notes.push({ name: NOTE_NAME_CORE, type: NT_PRSTATUS, desc: pr });
     if (i === 0) {
-      notes.push({ name: NOTE_NAME_CORE, type: NT_PRPSINFO, desc: encodePrpsinfo(cls, info) });
+      notes.push({ name: NOTE_NAME_CORE, type: NT_PRPSINFO, desc: processPrpsinfo(cls, info) });
       notes.push({ name: NOTE_NAME_CORE, type: NT_SIGINFO, desc: siginfo });
       notes.push({ name: NOTE_NAME_CORE, type: NT_AUXV, desc: auxv });
       notes.push({ name: NOTE_NAME_CORE, type: NT_FILE, desc: encodeNtFile(cls, mappings) });

@@ -4,6 +4,7 @@
 
 import type { ElfClass } from "../elf/class.ts";
 import { ByteWriter, utf8 } from "../elf/bytes.ts";
+import { regOffset } from "../elf/corerecords.ts";
 import {
   SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_LOUSER, SHT_NOTE, SHT_PROGBITS, ELF_HEURISTICS, ELF_PIE, ELF_STATIC, ELF_STRIPPED_SHDRS,
 } from "../elf/consts.ts";
@@ -91,10 +92,10 @@ export function exeMappings(image: ProcessImage): Mapping[] {
   return image.mappings.filter((m) => m.path === exe);
 }
 
-/** The stack pointer in a thread's pr_reg (rsp is word 19 of 27, esp word 15 of 17). */
+/** The stack pointer in a thread's pr_reg. */
 export function stackPointer(cls: ElfClass, t: ThreadState): bigint {
   const dv = new DataView(t.regs.buffer, t.regs.byteOffset, t.regs.byteLength);
-  return cls.word === 8 ? dv.getBigUint64(19 * 8, true) : BigInt(dv.getUint32(15 * 4, true));
+  return cls.word === 8 ? dv.getBigUint64(regOffset(8, "rsp"), true) : BigInt(dv.getUint32(regOffset(4, "esp"), true));
 }
 
 export function mappingAt(mappings: Mapping[], addr: bigint): Mapping | undefined {

@@ -15,15 +15,14 @@
 import type { ElfClass } from "../elf/class.ts";
 import { ByteReader, ByteWriter, utf8 } from "../elf/bytes.ts";
 import { SHN_ABS, SHN_UNDEF, STB_GLOBAL, STT_FUNC } from "../elf/consts.ts";
+import { encodeSym } from "../elf/encode.ts";
+import { SYM } from "../elf/records.ts";
 import type { FdeSymbol } from "./ehframe.ts";
 
 export interface SymtabBytes {
   symtab: Uint8Array;
   strtab: Uint8Array;
 }
-
-/** st_shndx's offset in Elf64_Sym / Elf32_Sym. */
-const ST_SHNDX = { 8: 6, 4: 14 } as const;
 
 export function encodeSymtab(cls: ElfClass, symbols: FdeSymbol[]): SymtabBytes {
   const names = symbols.map((s) => utf8.encode(s.name));
@@ -33,12 +32,7 @@ export function encodeSymtab(cls: ElfClass, symbols: FdeSymbol[]): SymtabBytes {
   symbols.forEach((s, i) => {
     const o = (i + 1) * cls.symSize;
     strtab.set(names[i]!, str);
-    const info = (STB_GLOBAL << 4) | STT_FUNC;
-    if (cls.word === 8) {
-      w.u32(o, str).u8(o + 4, info).u8(o + 5, 0).u16(o + 6, SHN_ABS).u64(o + 8, s.value).u64(o + 16, s.size);
-    } else {
-      w.u32(o, str).word(o + 4, 4, s.value).word(o + 8, 4, s.size).u8(o + 12, info).u8(o + 13, 0).u16(o + 14, SHN_ABS);
-    }
+    encodeSym(cls, { st_name: str, st_info: (STB_GLOBAL << 4) | STT_FUNC, st_other: 0, st_shndx: SHN_ABS, st_value: s.value, st_size: s.size }, w, o);
     str += names[i]!.length + 1;
   });
   return { symtab: w.bytes, strtab };
@@ -52,7 +46,7 @@ export function encodeSymtab(cls: ElfClass, symbols: FdeSymbol[]): SymtabBytes {
 export function markDefinedAbsolute(cls: ElfClass, dynsym: Uint8Array): Uint8Array {
   const r = new ByteReader(dynsym);
   const w = new ByteWriter(dynsym);
-  const at = ST_SHNDX[cls.word];
+  const at = SYM[cls.word].st_shndx;
   for (let o = cls.symSize; o + cls.symSize <= dynsym.byteLength; o += cls.symSize)
     if (r.u16(o + at, "st_shndx") !== SHN_UNDEF) w.u16(o + at, SHN_ABS);
   return dynsym;

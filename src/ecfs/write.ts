@@ -1,7 +1,9 @@
 // ONE sequential pass over the layout: headers and notes, then each PT_LOAD's memory
-// through one reusable scratch buffer, then our blobs, the section headers and .shstrtab.
-// Never seeks back. All-zero pages are skipped (the file stays sparse there), and the
-// position is checked against the layout at every boundary.
+// through one reusable scratch buffer, then our sections in file order (.gaps in its place,
+// once the copy has told what it holds), the section headers and .shstrtab. Never seeks
+// back: every write goes through a cursor that refuses to move backwards. All-zero pages are
+// skipped (the file stays sparse there), and memory the reader knows was never populated is
+// not even read (MemoryReader.dataRuns): reading would fault it in.
 
 import { assert } from "../errors.ts";
 import { ByteWriter } from "../elf/bytes.ts";
@@ -25,6 +27,8 @@ export interface Gap {
 export interface WriteStats {
   bytesOfMemory: number;
   zeroPagesSkipped: number;
+  /** Bytes of never-populated memory left unread (zeros in the file). */
+  unpopulatedBytes: number;
   gaps: Gap[];
 }
 
@@ -37,9 +41,29 @@ export interface WriteOptions {
 
 const ZERO_PAGE = Buffer.alloc(PAGE);
 
-export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, mem: MemoryReader, opts: WriteOptions = {}): Promise<WriteStats> {
+/** The sink behind a running position that only moves forward; what is skipped stays a hole. */
+class ForwardSink {
+  #pos = 0;
+  constructor(readonly sink: Sink) {}
+  write(bytes: Uint8Array, offset: number): void {
+    this.at(offset, "a write");
+    if (bytes.byteLength > 0) this.sink.write(bytes, offset);
+    this.#pos = offset + bytes.byteLength;
+  }
+  /** Asserts that `what`, which starts at `offset`, is not behind what was written already. */
+  at(offset: number, what: string): void {
+    assert(offset >= this.#pos, `${what} at ${offset} is behind the running position ${this.#pos}`);
+  }
+  finish(length: number): void {
+    this.at(length, "the end of the file");
+    this.sink.finish(length);
+  }
+}
+
+export async function writeCore(plan: CorePlan, layout: CoreLayout, out: Sink, mem: MemoryReader, opts: WriteOptions = {}): Promise<WriteStats> {
   const { cls } = plan;
-  const stats: WriteStats = { bytesOfMemory: 0, zeroPagesSkipped: 0, gaps: [] };
+  const sink = new ForwardSink(out);
+  const stats: WriteStats = { bytesOfMemory: 0, zeroPagesSkipped: 0, unpopulatedBytes: 0, gaps: [] };
 
   // ELF header, program headers and notes: one small buffer.
   const head = new ByteWriter(layout.notesOffset + plan.notes.byteLength);
@@ -60,14 +84,15 @@ export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, 
   const flush = async () => {
     if (batch.length === 0) return;
     const buf = chunk.subarray(0, batchLen);
-    fillBatch(mem, batch, buf, stats);
-    writeSparse(sink, buf, batch[0]!.fileOffset, stats);
+    const spans = fillBatch(mem, batch, buf, stats);
+    writeSparse(sink, buf, spans, batch[0]!.fileOffset, stats);
     stats.bytesOfMemory += batchLen;
     batch = [];
     batchLen = 0;
     if (opts.checkpoint) await opts.checkpoint();
   };
   for (const seg of layout.loads) {
+    sink.at(seg.p_offset, "a PT_LOAD");
     const total = Number(seg.p_filesz);
     for (let done = 0; done < total; ) {
       const len = Math.min(chunk.byteLength, total - done);
@@ -82,13 +107,16 @@ export async function writeCore(plan: CorePlan, layout: CoreLayout, sink: Sink, 
   }
   await flush();
 
-  for (const b of layout.blobs) sink.write(b.bytes, b.offset);
   const lateSizes = new Map<number, bigint>();
-  for (const l of layout.late) {
-    const bytes = l.produce(stats.gaps);
-    assert(bytes.byteLength <= l.maxSize, "late section fits its reserved room");
-    sink.write(bytes, l.offset);
-    lateSizes.set(l.section, BigInt(bytes.byteLength));
+  for (const part of layout.tail) {
+    if (part.kind === "bytes") {
+      sink.write(part.bytes, part.offset);
+      continue;
+    }
+    const bytes = part.produce(stats.gaps);
+    assert(bytes.byteLength <= part.maxSize, "late section fits its reserved room");
+    sink.write(bytes, part.offset);
+    lateSizes.set(part.section, BigInt(bytes.byteLength));
   }
 
   const shdrs = new ByteWriter(layout.sections.length * cls.shdrSize);
@@ -116,18 +144,52 @@ interface Piece {
 /** IOV_MAX: the most ranges one process_vm_readv takes. */
 const MAX_IOV = 1024;
 
-/** Fill `buf` with the pieces back to back; what the vectored read leaves short is read piece by piece. */
-function fillBatch(mem: MemoryReader, pieces: Piece[], buf: Uint8Array, stats: WriteStats): void {
-  let got = 0;
-  if (pieces.length > 1 && mem.readv) got = mem.readv(pieces, buf);
+/** One read of a batch: `len` bytes of target memory at `addr` into the batch buffer at `at`. */
+interface Read {
+  addr: bigint;
+  len: number;
+  at: number;
+}
+
+/**
+ * Fill `buf` with the pieces back to back, and return the spans of it that were read. Only what
+ * the reader says may hold data is read: the rest is zeros, left out of the spans and so a hole
+ * in the file. Reads that follow each other in `buf` go together in one vectored read, and what
+ * that leaves short is read one by one.
+ */
+function fillBatch(mem: MemoryReader, pieces: Piece[], buf: Uint8Array, stats: WriteStats): Read[] {
+  const reads: Read[] = [];
   let at = 0;
+  let unread = 0;
   for (const p of pieces) {
-    if (at + p.len > got) {
-      const skip = Math.max(0, got - at);
-      fill(mem, p.addr + BigInt(skip), buf.subarray(at + skip, at + p.len), stats);
+    const runs = mem.dataRuns?.(p.addr, p.len) ?? [{ start: p.addr, end: p.addr + BigInt(p.len) }];
+    for (const r of runs) {
+      const len = Number(r.end - r.start);
+      reads.push({ addr: r.start, len, at: at + Number(r.start - p.addr) });
+      unread -= len;
     }
+    unread += p.len;
     at += p.len;
   }
+  stats.unpopulatedBytes += unread;
+  for (let i = 0; i < reads.length; ) {
+    let j = i + 1;
+    while (j < reads.length && j - i < MAX_IOV && reads[j]!.at === reads[j - 1]!.at + reads[j - 1]!.len) j++;
+    const group = reads.slice(i, j);
+    const first = group[0]!.at;
+    const dst = buf.subarray(first, group[j - i - 1]!.at + group[j - i - 1]!.len);
+    let got = 0;
+    if (group.length > 1 && mem.readv) got = mem.readv(group, dst);
+    for (const r of group) {
+      const from = r.at - first;
+      if (from + r.len > got) {
+        const skip = Math.max(0, got - from);
+        fill(mem, r.addr + BigInt(skip), dst.subarray(from + skip, from + r.len), stats);
+      }
+    }
+    i = j;
+  }
+  return reads;
 }
 
 /** Read `buf.length` bytes at `addr`; what cannot be read becomes zeros, page by page, and a recorded gap. */
@@ -147,18 +209,22 @@ function fill(mem: MemoryReader, addr: bigint, buf: Uint8Array, stats: WriteStat
   }
 }
 
-function writeSparse(sink: Sink, buf: Buffer, offset: number, stats: WriteStats): void {
-  let runStart = -1;
-  for (let p = 0; p < buf.byteLength; p += PAGE) {
-    const page = buf.subarray(p, Math.min(p + PAGE, buf.byteLength));
-    const zero = page.byteLength === PAGE && page.equals(ZERO_PAGE);
-    if (zero) {
-      stats.zeroPagesSkipped++;
-      if (runStart >= 0) {
-        sink.write(buf.subarray(runStart, p), offset + runStart);
-        runStart = -1;
-      }
-    } else if (runStart < 0) runStart = p;
+/** Writes the spans of `buf` (the batch at file offset `offset`) but their all-zero pages, which stay holes. */
+function writeSparse(sink: ForwardSink, buf: Buffer, spans: readonly Read[], offset: number, stats: WriteStats): void {
+  for (const { at, len } of spans) {
+    const end = at + len;
+    let runStart = -1;
+    for (let p = at; p < end; p += PAGE) {
+      const page = buf.subarray(p, Math.min(p + PAGE, end));
+      const zero = page.byteLength === PAGE && page.equals(ZERO_PAGE);
+      if (zero) {
+        stats.zeroPagesSkipped++;
+        if (runStart >= 0) {
+          sink.write(buf.subarray(runStart, p), offset + runStart);
+          runStart = -1;
+        }
+      } else if (runStart < 0) runStart = p;
+    }
+    if (runStart >= 0) sink.write(buf.subarray(runStart, end), offset + runStart);
   }
-  if (runStart >= 0) sink.write(buf.subarray(runStart), offset + runStart);
 }

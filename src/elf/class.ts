@@ -1,8 +1,11 @@
 // One descriptor per ELF class (the `object` crate's FileHeader trait, as a value), so one
 // code path writes and reads both ELFCLASS64 and ELFCLASS32 files. Sizes are the x86_64
-// and i386 Linux ABI's (docs/FORMAT.md 7; <elf.h>; kernel elfcore.h).
+// and i386 Linux ABI's (docs/FORMAT.md 7; <elf.h>; kernel elfcore.h), taken from the
+// records' layout tables (records.ts, corerecords.ts) so that each size is stated once.
 
 import { ELFCLASS32, ELFCLASS64, EM_386, EM_X86_64 } from "./consts.ts";
+import { PRPSINFO, PRSTATUS, regsSize } from "./corerecords.ts";
+import { DYN, EHDR, PHDR, SHDR, SYM } from "./records.ts";
 
 export interface ElfClass {
   readonly name: "x86_64" | "i386";
@@ -16,10 +19,8 @@ export interface ElfClass {
   readonly symSize: number;
   readonly dynSize: number;
   readonly relSize: number;
-  /** struct elf_prstatus, and where pr_reg / pr_fpvalid sit in it. */
+  /** struct elf_prstatus. */
   readonly prstatusSize: number;
-  readonly prRegOffset: number;
-  readonly prFpvalidOffset: number;
   /** user_regs_struct as the kernel dumps it: 27 x u64 or 17 x u32. */
   readonly regsSize: number;
   readonly prpsinfoSize: number;
@@ -34,17 +35,15 @@ export const CLASS64: ElfClass = {
   elfClass: ELFCLASS64,
   machine: EM_X86_64,
   word: 8,
-  ehdrSize: 64,
-  phdrSize: 56,
-  shdrSize: 64,
-  symSize: 24,
-  dynSize: 16,
+  ehdrSize: EHDR[8].size,
+  phdrSize: PHDR[8].size,
+  shdrSize: SHDR[8].size,
+  symSize: SYM[8].size,
+  dynSize: DYN[8].size,
   relSize: 24,
-  prstatusSize: 336,
-  prRegOffset: 112,
-  prFpvalidOffset: 328,
-  regsSize: 216,
-  prpsinfoSize: 136,
+  prstatusSize: PRSTATUS[8].size,
+  regsSize: regsSize(8),
+  prpsinfoSize: PRPSINFO[8].size,
   fpregsetSize: 512,
   fdInfoSize: 552,
 };
@@ -54,17 +53,15 @@ export const CLASS32: ElfClass = {
   elfClass: ELFCLASS32,
   machine: EM_386,
   word: 4,
-  ehdrSize: 52,
-  phdrSize: 32,
-  shdrSize: 40,
-  symSize: 16,
-  dynSize: 8,
+  ehdrSize: EHDR[4].size,
+  phdrSize: PHDR[4].size,
+  shdrSize: SHDR[4].size,
+  symSize: SYM[4].size,
+  dynSize: DYN[4].size,
   relSize: 8,
-  prstatusSize: 144,
-  prRegOffset: 72,
-  prFpvalidOffset: 140,
-  regsSize: 68,
-  prpsinfoSize: 124,
+  prstatusSize: PRSTATUS[4].size,
+  regsSize: regsSize(4),
+  prpsinfoSize: PRPSINFO[4].size,
   fpregsetSize: 108,
   fdInfoSize: 544,
 };

@@ -1,9 +1,11 @@
-// Record encoders for the headers we write: bytes only, no bookkeeping (the `object`
-// crate's Encoder). Field order and offsets are elf(5)'s Elf32_/Elf64_ records.
+// Record encoders for the headers and symbols we write: bytes only, no bookkeeping (the
+// `object` crate's Encoder). Every offset comes from the record's layout table in records.ts,
+// the same table the parsers read with.
 
 import type { ElfClass } from "./class.ts";
 import { ByteWriter } from "./bytes.ts";
 import { ELFDATA2LSB, ELFOSABI_NONE, EV_CURRENT } from "./consts.ts";
+import { EHDR, PHDR, SHDR, SYM } from "./records.ts";
 
 export interface EhdrFields {
   e_type: number;
@@ -16,14 +18,14 @@ export interface EhdrFields {
 }
 
 export function encodeEhdr(cls: ElfClass, h: EhdrFields): Uint8Array {
-  const w = new ByteWriter(cls.ehdrSize);
-  w.set(0, new Uint8Array([0x7f, 0x45, 0x4c, 0x46, cls.elfClass, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE]));
-  w.u16(16, h.e_type).u16(18, cls.machine).u32(20, EV_CURRENT);
+  const L = EHDR[cls.word];
   const wd = cls.word;
-  w.word(24, wd, h.e_entry).word(24 + wd, wd, BigInt(h.e_phoff)).word(24 + 2 * wd, wd, BigInt(h.e_shoff));
-  const o = 24 + 3 * wd; // e_flags
-  w.u32(o, 0).u16(o + 4, cls.ehdrSize).u16(o + 6, cls.phdrSize).u16(o + 8, h.e_phnum);
-  w.u16(o + 10, cls.shdrSize).u16(o + 12, h.e_shnum).u16(o + 14, h.e_shstrndx);
+  const w = new ByteWriter(L.size);
+  w.set(L.e_ident, new Uint8Array([0x7f, 0x45, 0x4c, 0x46, cls.elfClass, ELFDATA2LSB, EV_CURRENT, ELFOSABI_NONE]));
+  w.u16(L.e_type, h.e_type).u16(L.e_machine, cls.machine).u32(L.e_version, EV_CURRENT);
+  w.word(L.e_entry, wd, h.e_entry).word(L.e_phoff, wd, BigInt(h.e_phoff)).word(L.e_shoff, wd, BigInt(h.e_shoff));
+  w.u32(L.e_flags, 0).u16(L.e_ehsize, L.size).u16(L.e_phentsize, PHDR[wd].size).u16(L.e_phnum, h.e_phnum);
+  w.u16(L.e_shentsize, SHDR[wd].size).u16(L.e_shnum, h.e_shnum).u16(L.e_shstrndx, h.e_shstrndx);
   return w.bytes;
 }
 
@@ -37,15 +39,12 @@ export interface PhdrFields {
   p_align: bigint;
 }
 
-/** Elf64_Phdr puts p_flags second; Elf32_Phdr puts it after p_memsz. */
 export function encodePhdr(cls: ElfClass, p: PhdrFields, w: ByteWriter, at: number): void {
-  if (cls.word === 8) {
-    w.u32(at, p.p_type).u32(at + 4, p.p_flags).u64(at + 8, BigInt(p.p_offset)).u64(at + 16, p.p_vaddr);
-    w.u64(at + 24, 0n).u64(at + 32, p.p_filesz).u64(at + 40, p.p_memsz).u64(at + 48, p.p_align);
-  } else {
-    w.u32(at, p.p_type).u32(at + 4, p.p_offset).word(at + 8, 4, p.p_vaddr).u32(at + 12, 0);
-    w.word(at + 16, 4, p.p_filesz).word(at + 20, 4, p.p_memsz).u32(at + 24, p.p_flags).word(at + 28, 4, p.p_align);
-  }
+  const L = PHDR[cls.word];
+  const wd = cls.word;
+  w.u32(at + L.p_type, p.p_type).u32(at + L.p_flags, p.p_flags).word(at + L.p_offset, wd, BigInt(p.p_offset));
+  w.word(at + L.p_vaddr, wd, p.p_vaddr).word(at + L.p_paddr, wd, 0n).word(at + L.p_filesz, wd, p.p_filesz);
+  w.word(at + L.p_memsz, wd, p.p_memsz).word(at + L.p_align, wd, p.p_align);
 }
 
 export interface ShdrFields {
@@ -62,10 +61,26 @@ export interface ShdrFields {
 }
 
 export function encodeShdr(cls: ElfClass, s: ShdrFields, w: ByteWriter, at: number): void {
+  const L = SHDR[cls.word];
   const wd = cls.word;
-  w.u32(at, s.sh_name).u32(at + 4, s.sh_type).word(at + 8, wd, s.sh_flags).word(at + 8 + wd, wd, s.sh_addr);
-  w.word(at + 8 + 2 * wd, wd, BigInt(s.sh_offset)).word(at + 8 + 3 * wd, wd, s.sh_size);
-  const o = 8 + 4 * wd;
-  w.u32(at + o, s.sh_link).u32(at + o + 4, s.sh_info).word(at + o + 8, wd, s.sh_addralign);
-  w.word(at + o + 8 + wd, wd, s.sh_entsize);
+  w.u32(at + L.sh_name, s.sh_name).u32(at + L.sh_type, s.sh_type).word(at + L.sh_flags, wd, s.sh_flags);
+  w.word(at + L.sh_addr, wd, s.sh_addr).word(at + L.sh_offset, wd, BigInt(s.sh_offset)).word(at + L.sh_size, wd, s.sh_size);
+  w.u32(at + L.sh_link, s.sh_link).u32(at + L.sh_info, s.sh_info).word(at + L.sh_addralign, wd, s.sh_addralign);
+  w.word(at + L.sh_entsize, wd, s.sh_entsize);
+}
+
+export interface SymFields {
+  st_name: number;
+  st_info: number;
+  st_other: number;
+  st_shndx: number;
+  st_value: bigint;
+  st_size: bigint;
+}
+
+export function encodeSym(cls: ElfClass, s: SymFields, w: ByteWriter, at: number): void {
+  const L = SYM[cls.word];
+  const wd = cls.word;
+  w.u32(at + L.st_name, s.st_name).u8(at + L.st_info, s.st_info).u8(at + L.st_other, s.st_other).u16(at + L.st_shndx, s.st_shndx);
+  w.word(at + L.st_value, wd, s.st_value).word(at + L.st_size, wd, s.st_size);
 }

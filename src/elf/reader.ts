@@ -61,10 +61,10 @@ export class ElfFile {
     const L = EHDR[cls.word];
     const w = cls.word;
     const h: Ehdr = {
-      e_ident: r.view(0, EI_NIDENT, "e_ident"),
-      e_type: r.u16(16, "e_type"),
-      e_machine: r.u16(18, "e_machine"),
-      e_version: r.u32(20, "e_version"),
+      e_ident: r.view(L.e_ident, EI_NIDENT, "e_ident"),
+      e_type: r.u16(L.e_type, "e_type"),
+      e_machine: r.u16(L.e_machine, "e_machine"),
+      e_version: r.u32(L.e_version, "e_version"),
       e_entry: r.word(L.e_entry, w, "e_entry"),
       e_phoff: r.word(L.e_phoff, w, "e_phoff"),
       e_shoff: r.word(L.e_shoff, w, "e_shoff"),
@@ -76,7 +76,7 @@ export class ElfFile {
       e_shnum: r.u16(L.e_shnum, "e_shnum"),
       e_shstrndx: r.u16(L.e_shstrndx, "e_shstrndx"),
     };
-    if (h.e_version !== EV_CURRENT) throw new ElfFormatError(20, "bad e_version", h.e_version);
+    if (h.e_version !== EV_CURRENT) throw new ElfFormatError(L.e_version, "bad e_version", h.e_version);
 
     let phnum = h.e_phnum;
     let shnum = h.e_shnum;

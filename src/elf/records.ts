@@ -85,22 +85,37 @@ export interface Dyn {
 export const stBind = (st_info: number): number => st_info >> 4;
 export const stType = (st_info: number): number => st_info & 0xf;
 
-// Field offsets per class (elf(5)); "word" fields are Addr/Off/Xword sized, the rest u16/u32.
+// The one layout table of each record, per class (elf(5)): the parsers below and the encoders
+// in encode.ts both go through it. "word" fields are Addr/Off/Xword sized, the rest as named
+// in the record's interface above; `size` is the record's size (ElfClass takes its sizes from here).
 export const EHDR = {
-  8: { e_entry: 24, e_phoff: 32, e_shoff: 40, e_flags: 48, e_ehsize: 52, e_phentsize: 54, e_phnum: 56, e_shentsize: 58, e_shnum: 60, e_shstrndx: 62 },
-  4: { e_entry: 24, e_phoff: 28, e_shoff: 32, e_flags: 36, e_ehsize: 40, e_phentsize: 42, e_phnum: 44, e_shentsize: 46, e_shnum: 48, e_shstrndx: 50 },
+  8: {
+    size: 64, e_ident: 0, e_type: 16, e_machine: 18, e_version: 20, e_entry: 24, e_phoff: 32, e_shoff: 40, e_flags: 48,
+    e_ehsize: 52, e_phentsize: 54, e_phnum: 56, e_shentsize: 58, e_shnum: 60, e_shstrndx: 62,
+  },
+  4: {
+    size: 52, e_ident: 0, e_type: 16, e_machine: 18, e_version: 20, e_entry: 24, e_phoff: 28, e_shoff: 32, e_flags: 36,
+    e_ehsize: 40, e_phentsize: 42, e_phnum: 44, e_shentsize: 46, e_shnum: 48, e_shstrndx: 50,
+  },
 } as const;
-const PHDR = {
-  8: { p_type: 0, p_flags: 4, p_offset: 8, p_vaddr: 16, p_paddr: 24, p_filesz: 32, p_memsz: 40, p_align: 48 },
-  4: { p_type: 0, p_offset: 4, p_vaddr: 8, p_paddr: 12, p_filesz: 16, p_memsz: 20, p_flags: 24, p_align: 28 },
+/** Elf64_Phdr puts p_flags second; Elf32_Phdr puts it after p_memsz. */
+export const PHDR = {
+  8: { size: 56, p_type: 0, p_flags: 4, p_offset: 8, p_vaddr: 16, p_paddr: 24, p_filesz: 32, p_memsz: 40, p_align: 48 },
+  4: { size: 32, p_type: 0, p_offset: 4, p_vaddr: 8, p_paddr: 12, p_filesz: 16, p_memsz: 20, p_flags: 24, p_align: 28 },
 } as const;
 export const SHDR = {
-  8: { sh_name: 0, sh_type: 4, sh_flags: 8, sh_addr: 16, sh_offset: 24, sh_size: 32, sh_link: 40, sh_info: 44, sh_addralign: 48, sh_entsize: 56 },
-  4: { sh_name: 0, sh_type: 4, sh_flags: 8, sh_addr: 12, sh_offset: 16, sh_size: 20, sh_link: 24, sh_info: 28, sh_addralign: 32, sh_entsize: 36 },
+  8: { size: 64, sh_name: 0, sh_type: 4, sh_flags: 8, sh_addr: 16, sh_offset: 24, sh_size: 32, sh_link: 40, sh_info: 44, sh_addralign: 48, sh_entsize: 56 },
+  4: { size: 40, sh_name: 0, sh_type: 4, sh_flags: 8, sh_addr: 12, sh_offset: 16, sh_size: 20, sh_link: 24, sh_info: 28, sh_addralign: 32, sh_entsize: 36 },
 } as const;
-const SYM = {
-  8: { st_name: 0, st_info: 4, st_other: 5, st_shndx: 6, st_value: 8, st_size: 16 },
-  4: { st_name: 0, st_value: 4, st_size: 8, st_info: 12, st_other: 13, st_shndx: 14 },
+/** Elf64_Sym puts st_info/st_other/st_shndx before the words; Elf32_Sym after them. */
+export const SYM = {
+  8: { size: 24, st_name: 0, st_info: 4, st_other: 5, st_shndx: 6, st_value: 8, st_size: 16 },
+  4: { size: 16, st_name: 0, st_value: 4, st_size: 8, st_info: 12, st_other: 13, st_shndx: 14 },
+} as const;
+/** d_tag is a signed word (Sxword / Sword). */
+export const DYN = {
+  8: { size: 16, d_tag: 0, d_val: 8 },
+  4: { size: 8, d_tag: 0, d_val: 4 },
 } as const;
 
 /** A name from the file made safe for an error message: control bytes escaped, length capped. */
@@ -137,12 +152,12 @@ export function parseShdr(r: ByteReader, off: number, cls: ElfClass, index: numb
 
 /** Symbols of a SYMTAB/DYNSYM image; names from `strtab`. Trailing partial records are an error. */
 export function parseSymbols(bytes: Uint8Array, strtab: Uint8Array, cls: ElfClass, base = 0, strBase = 0): Sym[] {
-  if (bytes.byteLength % cls.symSize !== 0)
+  if (bytes.byteLength % SYM[cls.word].size !== 0)
     throw new ElfFormatError(base, "symbol table size not a multiple of the symbol size", bytes.byteLength);
   const r = new ByteReader(bytes, base);
   const L = SYM[cls.word];
   const out: Sym[] = [];
-  for (let i = 0, off = 0; off < bytes.byteLength; i++, off += cls.symSize) {
+  for (let i = 0, off = 0; off < bytes.byteLength; i++, off += L.size) {
     const st_name = r.u32(off + L.st_name, "st_name");
     out.push({
       index: i,
@@ -165,7 +180,7 @@ export function parsePhdrs(bytes: Uint8Array, cls: ElfClass, count: number, base
   const w = cls.word;
   const out: Phdr[] = [];
   for (let i = 0; i < count; i++) {
-    const o = i * cls.phdrSize;
+    const o = i * L.size;
     out.push({
       p_type: r.u32(o + L.p_type, "p_type"),
       p_flags: r.u32(o + L.p_flags, "p_flags"),
@@ -186,10 +201,11 @@ export function parseDynamic(bytes: Uint8Array, cls: ElfClass, base = 0): Dyn[] 
   const r = new ByteReader(bytes, base);
   const out: Dyn[] = [];
   const w = cls.word;
-  for (let off = 0; off + cls.dynSize <= bytes.byteLength; off += cls.dynSize) {
-    const d_tag = w === 8 ? r.i64(off, "d_tag") : BigInt(r.i32(off, "d_tag"));
+  const L = DYN[w];
+  for (let off = 0; off + L.size <= bytes.byteLength; off += L.size) {
+    const d_tag = w === 8 ? r.i64(off + L.d_tag, "d_tag") : BigInt(r.i32(off + L.d_tag, "d_tag"));
     if (d_tag === BigInt(DT_NULL)) break;
-    out.push({ d_tag, d_val: r.word(off + w, w, "d_val") });
+    out.push({ d_tag, d_val: r.word(off + L.d_val, w, "d_val") });
   }
   return out;
 }

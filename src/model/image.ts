@@ -59,6 +59,12 @@ export interface MemoryReader {
    * allows (process_vm_readv takes up to 1024). Returns the bytes read from the start of dst.
    */
   readv?(ranges: { addr: bigint; len: number }[], dst: Uint8Array): number;
+  /**
+   * Optional: the parts of [addr, addr+len) that may hold data, in address order; the rest is
+   * known to read as zeros without being read (never-populated anonymous memory, which a read
+   * would fault in). Without it, everything is read.
+   */
+  dataRuns?(addr: bigint, len: number): { start: bigint; end: bigint }[];
 }
 
 export interface ProcessInfo {
@@ -73,6 +79,11 @@ export interface ProcessInfo {
   nice: number;
   /** task flags from /proc/PID/stat (PF_*), for pr_flag. */
   flags: number;
+  /**
+   * From /proc/PID/stat as the process was stopped, in microseconds (1/100 s resolution): the
+   * whole thread group's CPU time and that of its reaped children, as a core reports them.
+   */
+  groupTimes: { utimeUs: bigint; stimeUs: bigint; cutimeUs: bigint; cstimeUs: bigint };
   comm: string;
   /** Raw /proc/PID/cmdline bytes (NUL-separated argv). */
   cmdline: Uint8Array;

@@ -5,12 +5,17 @@
 // every present page counts as data.
 
 import { closeSync, openSync, readSync } from "node:fs";
+import type { Mapping } from "../model/image.ts";
 
 const PAGE = 4096n;
 const PRESENT = 1n << 63n;
 const SWAPPED = 1n << 62n;
 const PFN_MASK = (1n << 55n) - 1n;
 const KPF_ZERO_PAGE = 1n << 24n;
+/** Bits 63 and 62 (present, swapped) in the high 32-bit word of an entry. */
+const PRESENT_OR_SWAPPED_HIGH = 0xc0000000;
+/** Above every user address of x86_64 (5-level paging: 2^56). */
+const MAX_USER_ADDR = 1n << 57n;
 
 /** Which page frames are the zero page, asked of /proc/kpageflags once per frame. */
 class ZeroPages {
@@ -76,5 +81,113 @@ export function populatedRuns(pid: number, ranges: readonly PageRun[]): PageRun[
   } finally {
     closeSync(fd);
     zero.close();
+  }
+}
+
+/**
+ * Private anonymous memory (the heap, stacks, anonymous and named-anonymous mmaps): the only
+ * kind where a page that pagemap shows neither present nor swapped must read as zeros. Shared
+ * anonymous memory (shmem) and files keep their contents outside the page tables.
+ */
+export function isPrivateAnonymous(m: Pick<Mapping, "inode" | "perms" | "path">): boolean {
+  if (m.inode !== 0n || m.perms[3] !== "p") return false;
+  return m.path === "" || m.path === "[heap]" || m.path.startsWith("[stack") || m.path.startsWith("[anon:");
+}
+
+/**
+ * Never-populated pages of a process's private anonymous memory, as its pagemap shows them.
+ * Reading such a page through process_vm_readv or /proc/PID/mem faults it in (a kernel without
+ * the shared zero page makes it a real resident page); the kernel's own core dump skips them
+ * (get_dump_page, FOLL_DUMP), and so does the writer, through dataRuns.
+ */
+export class UnpopulatedPages {
+  #fd: number | undefined;
+  /** pagemap could not be opened: every page counts as data. */
+  #unreadable = false;
+  readonly #ranges: readonly PageRun[];
+  readonly #buf = Buffer.alloc(BATCH * 8);
+  /** The same bytes as u32 words: entry i's high word (present, swapped) is word 2i+1 (little-endian). */
+  readonly #words = new Uint32Array(this.#buf.buffer, this.#buf.byteOffset, BATCH * 2);
+
+  /** `anonymous`: the private anonymous mappings (isPrivateAnonymous), in any order. */
+  constructor(readonly pid: number, anonymous: readonly PageRun[]) {
+    this.#ranges = [...anonymous].sort((a, b) => (a.start < b.start ? -1 : 1));
+  }
+
+  /**
+   * The parts of [addr, addr+len) that may hold data, in address order: all of it outside
+   * private anonymous memory, and inside it the pages present or swapped out (a swap or
+   * migration entry sets the swapped bit too). When pagemap cannot be read, all of it.
+   */
+  dataRuns(addr: bigint, len: number): PageRun[] {
+    const end = addr + BigInt(len);
+    const out: PageRun[] = [];
+    const push = (start: bigint, stop: bigint) => {
+      if (stop <= start) return;
+      const last = out[out.length - 1];
+      if (last && last.end === start) last.end = stop;
+      else out.push({ start, end: stop });
+    };
+    let at = addr;
+    for (const r of this.#ranges) {
+      if (r.end <= at || r.start >= end) continue;
+      const from = r.start > at ? r.start : at;
+      const to = r.end < end ? r.end : end;
+      push(at, from);
+      this.#present(from, to, push);
+      at = to;
+    }
+    push(at, end);
+    return out;
+  }
+
+  /** Calls `push` for the runs of present or swapped pages in [from, to). */
+  #present(from: bigint, to: bigint, push: (start: bigint, stop: bigint) => void): void {
+    // Page numbers as plain numbers (user addresses are below 2^57); the flag test on the
+    // entry's high word, since this runs once per page of the target.
+    if (to > MAX_USER_ADDR || this.#unreadable) return push(from, to);
+    if (this.#fd === undefined) {
+      try {
+        this.#fd = openSync(`/proc/${this.pid}/pagemap`, "r");
+      } catch {
+        this.#unreadable = true;
+        return push(from, to);
+      }
+    }
+    const last = Number((to + PAGE - 1n) / PAGE);
+    let runStart = -1;
+    const endRun = (page: number) => {
+      if (runStart < 0) return;
+      const start = BigInt(runStart) * PAGE;
+      const stop = BigInt(page) * PAGE;
+      push(start > from ? start : from, stop < to ? stop : to);
+      runStart = -1;
+    };
+    for (let page = Number(from / PAGE); page < last; ) {
+      const want = Math.min(BATCH, last - page);
+      let got = 0;
+      try {
+        got = readSync(this.#fd, this.#buf, 0, want * 8, page * 8) >> 3;
+      } catch {
+        got = 0;
+      }
+      if (got === 0) {
+        // Unreadable from here on: read the rest rather than guess.
+        if (runStart < 0) runStart = page;
+        break;
+      }
+      for (let i = 0; i < got; i++) {
+        if ((this.#words[2 * i + 1]! & PRESENT_OR_SWAPPED_HIGH) !== 0) {
+          if (runStart < 0) runStart = page + i;
+        } else endRun(page + i);
+      }
+      page += got;
+    }
+    endRun(last);
+  }
+
+  close(): void {
+    if (this.#fd !== undefined) closeSync(this.#fd);
+    this.#fd = undefined;
   }
 }

@@ -13,7 +13,8 @@ import {
   DT_PLTGOT, EM_386, EM_X86_64, emName, ET_CORE, ET_NONE, etName, NOTE_NAME_CORE, NT_FILE, NT_PRPSINFO, PT_NOTE, SHN_UNDEF,
   SHT_DYNSYM, SHT_NOBITS, SHT_RELA, SHT_SYMTAB, STT_GNU_IFUNC,
 } from "../elf/consts.ts";
-import { type ElfPrpsinfo, type NtFile, parseNtFile, parsePrpsinfo } from "../elf/notes.ts";
+import { type ElfPrpsinfo, parsePrpsinfo } from "../elf/corerecords.ts";
+import { type NtFile, parseNtFile } from "../elf/notes.ts";
 import { ElfFile, type Phdr, type Shdr } from "../elf/reader.ts";
 import { type ByteSource, FileSource } from "../elf/source.ts";
 import { SEC } from "../ecfs/sections.ts";

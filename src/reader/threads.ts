@@ -5,7 +5,7 @@
 
 import { ByteReader } from "../elf/bytes.ts";
 import type { ElfClass } from "../elf/class.ts";
-import { type I386_PR_REG, parsePrstatus, type Timeval, type X86_64_PR_REG } from "../elf/notes.ts";
+import { type I386_PR_REG, parsePrstatus, type Timeval, type X86_64_PR_REG } from "../elf/corerecords.ts";
 import { ElfFormatError } from "../errors.ts";
 
 export type X86_64Reg = (typeof X86_64_PR_REG)[number];

@@ -56,8 +56,9 @@ describe("layoutCore", () => {
         expect(s.p_offset).toBeGreaterThanOrEqual(end);
         end = s.p_offset + Number(s.p_filesz);
       }
-      const parts = [...l.blobs.map((b) => [b.offset, b.bytes.byteLength] as const), ...l.late.map((x) => [x.offset, x.maxSize] as const)].sort((a, b) => a[0] - b[0]);
-      for (const [off, size] of parts) {
+      expect(l.tail.map((t) => t.kind)).toEqual(["bytes", "late", "bytes"]);
+      for (const part of l.tail) {
+        const [off, size] = [part.offset, part.kind === "bytes" ? part.bytes.byteLength : part.maxSize];
         expect(off).toBeGreaterThanOrEqual(end);
         end = off + size;
       }

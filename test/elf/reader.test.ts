@@ -10,9 +10,8 @@ import { ByteWriter } from "../../src/elf/bytes.ts";
 import {
   NT_AUXV, NT_FILE, NT_PRPSINFO, NT_PRSTATUS, PT_DYNAMIC, PT_LOAD, SHN_ABS, SHT_DYNSYM, SHT_SYMTAB,
 } from "../../src/elf/consts.ts";
-import {
-  I386_PR_REG, parseAuxv, parseNtFile, parsePrpsinfo, parsePrstatus, X86_64_PR_REG,
-} from "../../src/elf/notes.ts";
+import { I386_PR_REG, parsePrpsinfo, parsePrstatus, X86_64_PR_REG } from "../../src/elf/corerecords.ts";
+import { parseAuxv, parseNtFile } from "../../src/elf/notes.ts";
 import { ElfFile, stType } from "../../src/elf/reader.ts";
 import { BytesSource, FileSource } from "../../src/elf/source.ts";
 import { checkHeader, checkNotes, checkPhdrs, checkSections } from "./compare.ts";

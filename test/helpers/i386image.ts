@@ -16,7 +16,7 @@ import { CLASS32 } from "../../src/elf/class.ts";
 import {
   AT_EGID, AT_ENTRY, AT_EUID, AT_GID, AT_NULL, AT_PAGESZ, AT_PHDR, AT_PHENT, AT_PHNUM, AT_SECURE, AT_UID, ET_CORE, PT_LOAD,
 } from "../../src/elf/consts.ts";
-import { I386_PR_REG } from "../../src/elf/notes.ts";
+import { I386_PR_REG } from "../../src/elf/corerecords.ts";
 import { ElfFile } from "../../src/elf/reader.ts";
 import { BytesSource } from "../../src/elf/source.ts";
 import type { ProcessImage, ThreadState } from "../../src/model/image.ts";
@@ -134,6 +134,7 @@ export function syntheticI386(): SyntheticI386 {
     cls: CLASS32,
     info: {
       pid: PID, ppid: 1, pgrp: PID, sid: PID, uid: 1000, gid: 1000, state: "S", nice: 0, flags: 0x400000,
+      groupTimes: { utimeUs: 2_500_000n, stimeUs: 1_000_000n, cutimeUs: 330_000n, cstimeUs: 10_000n },
       comm: "i386data", cmdline: enc.encode(`${exe}\0--synthetic\0`), environ: enc.encode("LANG=C\0"),
       exe, auxv: auxv.bytes, mapsText, personality: 0,
       fds: [

@@ -1,6 +1,7 @@
 // A core written by the kernel itself, as the reference for what gdb can and cannot read
 // from a core on this machine (e.g. gdb 13 loses k0-k7 from the XSAVE note on CPUs whose
-// AVX-512 layout differs from Intel's). Sets core_pattern for one crash and restores it.
+// AVX-512 layout differs from Intel's), and for what a core says of a process we snapshot
+// first. Sets core_pattern for one crash and restores it.
 
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -20,6 +21,25 @@ export function kernelCore(exe: string, dir: string): string {
   }
   const name = readdirSync(dir).find((f) => f.startsWith("kcore."));
   if (!name) throw new Error(`the kernel wrote no core for ${exe} into ${dir}`);
+  return join(dir, name);
+}
+
+/**
+ * Kill the running process `pid` with `signal` (one whose default action dumps core) while
+ * core_pattern points into `dir`, and wait until it is gone (`exited`); returns the core's path.
+ * The process must have raised its own RLIMIT_CORE.
+ */
+export async function crashIntoCore(pid: number, exited: Promise<unknown>, dir: string, signal: NodeJS.Signals = "SIGABRT"): Promise<string> {
+  const old = readFileSync(CORE_PATTERN, "utf8").trimEnd();
+  try {
+    writeFileSync(CORE_PATTERN, join(dir, "kcore.%p"));
+    process.kill(pid, signal);
+    await exited;
+  } finally {
+    writeFileSync(CORE_PATTERN, old);
+  }
+  const name = `kcore.${pid}`;
+  if (!readdirSync(dir).includes(name)) throw new Error(`the kernel wrote no core for pid ${pid} into ${dir}`);
   return join(dir, name);
 }
 

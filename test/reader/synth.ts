@@ -7,7 +7,7 @@ import { ByteWriter, utf8 } from "../../src/elf/bytes.ts";
 import type { ElfClass } from "../../src/elf/class.ts";
 import { ET_NONE, PT_LOAD, PT_NOTE, SHT_PROGBITS, SHT_STRTAB } from "../../src/elf/consts.ts";
 import { encodeEhdr, encodePhdr, encodeShdr } from "../../src/elf/encode.ts";
-import { ELF_PRARGSZ } from "../../src/ecfs/notes.ts";
+import { ELF_PRARGSZ } from "../../src/elf/corerecords.ts";
 
 export interface SynthLoad {
   vaddr: bigint;

@@ -21,6 +21,7 @@ import { ByteWriter } from "../../elf/bytes.ts";
 import type { ElfClass } from "../../elf/class.ts";
 import { SHN_ABS, SHN_UNDEF, STT_GNU_IFUNC } from "../../elf/consts.ts";
 import { stType, type Sym } from "../../elf/reader.ts";
+import { SYM } from "../../elf/records.ts";
 import { ElfFormatError } from "../../errors.ts";
 import type { Mapping, MemoryReader } from "../../model/image.ts";
 import { type DynamicTables, symbolVersion, TableReader } from "./dynsyms.ts";
@@ -81,8 +82,6 @@ export interface ResolveOptions {
 }
 
 const utf8 = new TextEncoder();
-/** st_value's offset in Elf64_Sym / Elf32_Sym. */
-const ST_VALUE = { 8: 8, 4: 4 } as const;
 
 /**
  * Loaded objects by the names a DT_NEEDED entry may use for them: l_name, DT_SONAME (what
@@ -266,7 +265,8 @@ export class DynamicLinking {
     const t = this.#tables.get(obj);
     if (!t) return new Uint8Array(0);
     const out = new ByteWriter(t.dynsym.slice());
-    for (const r of this.resolvedSymbols(obj)) out.word(r.index * this.cls.symSize + ST_VALUE[this.cls.word], this.cls.word, r.address);
+    const L = SYM[this.cls.word];
+    for (const r of this.resolvedSymbols(obj)) out.word(r.index * L.size + L.st_value, this.cls.word, r.address);
     return out.bytes;
   }
 }

@@ -10,6 +10,7 @@
 
 import { AT_BASE, AT_PHDR, AT_PHENT, AT_PHNUM, AT_SYSINFO_EHDR, DT_DEBUG, PT_DYNAMIC, PT_INTERP, PT_LOAD, PT_PHDR } from "../../elf/consts.ts";
 import { type Dyn, parseDynamic, parsePhdrs, type Phdr } from "../../elf/reader.ts";
+import { EHDR } from "../../elf/records.ts";
 import { ElfFormatError } from "../../errors.ts";
 import type { Mapping } from "../../model/image.ts";
 import { type AuxvEntry, auxvValue, parseAuxv } from "../../proc/auxv.ts";
@@ -64,8 +65,6 @@ export interface LinkMapResult {
   rDebug: bigint | undefined;
 }
 
-// Elf64_Phdr / Elf32_Phdr field offsets (elf(5)); the same table as reader.ts, for phdrs in memory.
-
 function readPhdrs(rm: RemoteMemory, addr: bigint, n: number): Phdr[] {
   return parsePhdrs(rm.reader(addr, n * rm.cls.phdrSize, "program headers").bytes, rm.cls, n);
 }
@@ -94,10 +93,11 @@ export function objectAtHeader(rm: RemoteMemory, start: bigint, name: string, is
   if (head[4] !== cls.elfClass) return undefined; // an ELF file of the other class, mapped as data
   const r = rm.reader(start, cls.ehdrSize, "ELF header");
   const w = cls.word;
-  const phoff = r.word(w === 8 ? 32 : 28, w, "e_phoff");
-  const phentsize = r.u16(w === 8 ? 54 : 42, "e_phentsize");
-  const phnum = r.u16(w === 8 ? 56 : 44, "e_phnum");
-  if (r.u16(18, "e_machine") !== cls.machine) return undefined;
+  const L = EHDR[w];
+  const phoff = r.word(L.e_phoff, w, "e_phoff");
+  const phentsize = r.u16(L.e_phentsize, "e_phentsize");
+  const phnum = r.u16(L.e_phnum, "e_phnum");
+  if (r.u16(L.e_machine, "e_machine") !== cls.machine) return undefined;
   if (phentsize !== cls.phdrSize) throw new ElfFormatError(start, "bad e_phentsize in memory", phentsize);
   const phdrs = readPhdrs(rm, start + phoff, phnum);
   // The kernel maps each PT_LOAD at pageDown(p_vaddr) from file offset pageDown(p_offset).

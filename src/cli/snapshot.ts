@@ -7,7 +7,8 @@ import { parseOptions } from "./report.ts";
 
 const SNAPSHOT_ARGS = {
   pid: { type: "string", alias: "p", description: "process to snapshot", valueHint: "PID" },
-  out: { type: "string", alias: "o", description: "output file (default ./<comm>.<pid>)", valueHint: "FILE" },
+  out: { type: "string", alias: "o", description: "output file, a new name (default ./<comm>.<pid>)", valueHint: "FILE" },
+  force: { type: "boolean", description: "replace an existing regular file at the output path (never a link, device, FIFO or socket)", default: false },
   core: { type: "boolean", description: "write e_type ET_CORE (opens in gdb at once) instead of ECFS's ET_NONE", default: false },
   "low-pause": {
     type: "boolean",
@@ -22,11 +23,12 @@ export default defineCommand({
   async run({ args, rawArgs }) {
     const bad = unknownOption(rawArgs, SNAPSHOT_ARGS);
     if (bad) throw new UsageError(`snapshot: unknown option ${bad} (see ecfs snapshot --help)`);
-    const opts = parseOptions(SnapshotOptionsSchema, { pid: args.pid, out: args.out, core: args.core, lowPause: args["low-pause"] });
+    const opts = parseOptions(SnapshotOptionsSchema, { pid: args.pid, out: args.out, core: args.core, lowPause: args["low-pause"], force: args.force });
     const r = await snapshot({
       pid: opts.pid,
       core: opts.core,
       lowPause: opts.lowPause,
+      force: opts.force,
       out: (comm, pid) => opts.out ?? join(process.cwd(), `${comm.replace(/[/\0]/g, "_")}.${pid}`),
     });
     for (const w of r.warnings) process.stderr.write(`ecfs: warning: ${w}\n`);

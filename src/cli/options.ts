@@ -22,7 +22,7 @@ export const SnapshotOptionsSchema = v.object({
 });
 
 export const FlipOptionsSchema = v.object({
-  file: v.pipe(v.string("a file is required"), v.nonEmpty("the file name is empty")),
+  file: v.pipe(v.string("flip: a file is required (ecfs flip FILE)"), v.nonEmpty("the file name is empty")),
 });
 
 /** A citty argument definition, as far as telling options apart needs. */

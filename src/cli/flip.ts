@@ -4,6 +4,7 @@ import { etName } from "../elf/consts.ts";
 import { FlipOptionsSchema, unknownOption } from "./options.ts";
 import { UsageError } from "../errors.ts";
 import { parseOptions } from "./report.ts";
+import { out } from "./stdio.ts";
 
 const FLIP_ARGS = {
   file: { type: "positional", description: "ECFS file to change in place (ET_NONE or ET_CORE with a .personality section; anything else is refused)", valueHint: "FILE", required: false },
@@ -18,6 +19,6 @@ export default defineCommand({
     if (args._.length > 1) throw new UsageError(`flip: one file at a time (got ${args._.map((w) => JSON.stringify(w)).join(", ")}); ecfs flip FILE`);
     const opts = parseOptions(FlipOptionsSchema, { file: args.file });
     const r = flipFile(opts.file);
-    process.stdout.write(`${opts.file}: ${etName(r.from)} -> ${etName(r.to)}\n`);
+    out(`${opts.file}: ${etName(r.from)} -> ${etName(r.to)}\n`);
   },
 });

@@ -14,6 +14,7 @@ import { buildReport, type ReadSelection, SELECT_ALL } from "../reader/report.ts
 import { renderJson, renderText } from "../reader/render.ts";
 import { SEC_PROCFS_TGZ, unpackProcfs } from "../reader/unpack.ts";
 import { EXIT_FAILURE } from "./report.ts";
+import { errLine, out } from "./stdio.ts";
 
 type Flag = Exclude<keyof ReadSelection, "hexdump">;
 interface OptionDef {
@@ -160,7 +161,7 @@ export default defineCommand({
   run({ rawArgs }) {
     const opts = parseReadArgs(rawArgs);
     try {
-      process.exitCode = runRead(opts, (s) => process.stdout.write(s), (l) => process.stderr.write(`${l}\n`));
+      process.exitCode = runRead(opts, out, errLine);
     } catch (e) {
       // Malformed bytes are the file's fault: say which file (cli/report.ts prints the line).
       if (e instanceof ElfFormatError) throw new EcfsError(opts.file ?? "", `malformed ELF data: ${e.message}`, { cause: e });

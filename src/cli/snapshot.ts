@@ -4,6 +4,7 @@ import { snapshot } from "../snapshot.ts";
 import { SnapshotOptionsSchema, unknownOption } from "./options.ts";
 import { UsageError } from "../errors.ts";
 import { parseOptions } from "./report.ts";
+import { errLine, out } from "./stdio.ts";
 
 const SNAPSHOT_ARGS = {
   pid: { type: "string", alias: "p", description: "process to snapshot", valueHint: "PID" },
@@ -31,12 +32,12 @@ export default defineCommand({
       force: opts.force,
       out: (comm, pid) => opts.out ?? join(process.cwd(), `${comm.replace(/[/\0]/g, "_")}.${pid}`),
     });
-    for (const w of r.warnings) process.stderr.write(`ecfs: warning: ${w}\n`);
+    for (const w of r.warnings) errLine(`ecfs: warning: ${w}`);
     if (r.gaps.length > 0) {
       const total = r.gaps.reduce((s, g) => s + g.len, 0);
-      process.stderr.write(`ecfs: warning: ${total} bytes in ${r.gaps.length} ranges could not be read and are zero-filled (first at 0x${r.gaps[0]!.addr.toString(16)})\n`);
+      errLine(`ecfs: warning: ${total} bytes in ${r.gaps.length} ranges could not be read and are zero-filled (first at 0x${r.gaps[0]!.addr.toString(16)})`);
     }
-    process.stdout.write(
+    out(
       `${r.path}: pid ${r.pid}, ${r.threads} thread(s), ${r.mappings} mappings, ${(r.bytesOfMemory / 1048576).toFixed(1)} MiB of memory, ` +
         `target paused ${r.pausedMs.toFixed(0)} ms\n`,
     );

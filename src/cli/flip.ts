@@ -1,7 +1,7 @@
 import { type ArgsDef, defineCommand } from "citty";
 import { flipFile } from "../ecfs/flip.ts";
 import { etName } from "../elf/consts.ts";
-import { FlipOptionsSchema, unknownOption } from "./options.ts";
+import { FlipOptionsSchema, parseWords } from "./options.ts";
 import { UsageError } from "../errors.ts";
 import { parseOptions } from "./report.ts";
 import { out } from "./stdio.ts";
@@ -13,11 +13,10 @@ const FLIP_ARGS = {
 export default defineCommand({
   meta: { name: "flip", description: "Toggle an ECFS file's e_type between ET_NONE (for objdump) and ET_CORE (for gdb), as et_flip did; other files are refused" },
   args: FLIP_ARGS,
-  run({ args, rawArgs }) {
-    const bad = unknownOption(rawArgs, FLIP_ARGS);
-    if (bad) throw new UsageError(`flip: unknown option ${bad} (see ecfs flip --help)`);
-    if (args._.length > 1) throw new UsageError(`flip: one file at a time (got ${args._.map((w) => JSON.stringify(w)).join(", ")}); ecfs flip FILE`);
-    const opts = parseOptions(FlipOptionsSchema, { file: args.file });
+  run({ rawArgs }) {
+    const { positionals } = parseWords("flip", rawArgs, FLIP_ARGS);
+    if (positionals.length > 1) throw new UsageError(`flip: one file at a time (got ${positionals.map((w) => JSON.stringify(w)).join(", ")}); ecfs flip FILE`);
+    const opts = parseOptions(FlipOptionsSchema, { file: positionals[0] });
     const r = flipFile(opts.file);
     out(`${opts.file}: ${etName(r.from)} -> ${etName(r.to)}\n`);
   },

@@ -4,7 +4,7 @@
 // /sys or /dev, where a "file" is a kernel interface: replacing /dev/null with a snapshot broke
 // every program on the machine. Checked before a target is stopped and before a byte is written.
 
-import { lstatSync, realpathSync, type Stats } from "node:fs";
+import { lstatSync, realpathSync, type Stats, statfsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { OutputError } from "../errors.ts";
 
@@ -19,6 +19,22 @@ function refusal(st: Stats): string | undefined {
   const kind = st.isCharacterDevice() ? "a character device" : st.isBlockDevice() ? "a block device"
     : st.isFIFO() ? "a FIFO" : st.isSocket() ? "a socket" : "not a regular file";
   return `it is ${kind}; ecfs writes only to a regular file or a new name`;
+}
+
+/** statfs f_type of the kernel's pseudo file systems (linux/magic.h): they hold no files of ours. */
+const KERNEL_FS: Record<number, string> = {
+  0x9fa0: "procfs", 0x62656572: "sysfs", 0x27e0eb: "cgroupfs", 0x63677270: "cgroup2", 0x64626720: "debugfs",
+  0x74726163: "tracefs", 0x73636673: "securityfs", 0xcafe4a11: "bpffs", 0x1cd1: "devpts", 0x62656570: "configfs",
+  0x6165676c: "pstore", 0xde5e81e4: "efivarfs", 0x42494e4d: "binfmt_misc", 0x65735543: "fusectl",
+};
+
+/** The name of the kernel pseudo file system `dir` is on, if it is on one (mounted anywhere). */
+export function kernelFileSystem(dir: string): string | undefined {
+  try {
+    return KERNEL_FS[statfsSync(dir).type];
+  } catch {
+    return undefined;
+  }
 }
 
 const under = (path: string, tree: string): boolean => path === tree || path.startsWith(`${tree}/`);

@@ -10,7 +10,7 @@ import { basename, dirname, join } from "node:path";
 import { OutputError } from "../errors.ts";
 import { errorCode } from "../sys/errno.ts";
 import { linkFd, O_TMPFILE } from "../sys/fs.ts";
-import { checkOutputPath } from "./outpath.ts";
+import { checkOutputPath, kernelFileSystem } from "./outpath.ts";
 import type { Sink } from "./write.ts";
 
 function explain(path: string, e: unknown, doing: string): OutputError {
@@ -28,13 +28,17 @@ function explain(path: string, e: unknown, doing: string): OutputError {
     EISDIR: `${path} is a directory`,
     EIO: `I/O error on ${dir}`,
     EEXIST: `${path} appeared while it was being written (--force replaces it)`,
-    // O_TMPFILE and then a plain create both refused: a file system that holds no files.
     ENOTSUP: `the file system of ${dir} cannot hold files`,
     EOPNOTSUPP: `the file system of ${dir} cannot hold files`,
   };
-  // ENOENT with the directory present: a file system that cannot create files (procfs, sysfs).
-  if (code === "ENOENT" && existsSync(dir)) why.ENOENT = `cannot create files in ${dir}`;
-  const reason = (code && why[code]) ?? (e instanceof Error ? e.message : String(e));
+  // procfs, sysfs and the like refuse a new file with EACCES, ENOENT or ENOTSUP even to root:
+  // the file system is the cause, not the directory's permissions (nor a socket, as Bun's
+  // text for ENOTSUP has it).
+  const fs = code === "EEXIST" || code === "ENOSPC" ? undefined : kernelFileSystem(dir);
+  if (fs) why[code ?? ""] = `${dir} is on ${fs}, a kernel file system that holds no files`;
+  else if (code === "ENOENT" && existsSync(dir)) why.ENOENT = `cannot create files in ${dir}`;
+  // Never Bun's own message: its errno texts can name the wrong cause.
+  const reason = (code && why[code]) ?? code ?? (e instanceof Error ? e.message : String(e));
   return new OutputError(path, `cannot ${doing} ${path}: ${reason}`, { cause: e });
 }
 

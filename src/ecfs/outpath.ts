@@ -1,8 +1,8 @@
 // Where ecfs may write a file of its own (`snapshot -o`, `read -O`): a new name, or an existing
 // regular file when the user said --force. Never through a symbolic link at the name (the link's
 // target is someone else's file), never over a device, socket or FIFO, and never under /proc,
-// /sys or /dev, where a "file" is a kernel interface: replacing /dev/null with a snapshot broke
-// every program on the machine. Checked before a target is stopped and before a byte is written.
+// /sys or /dev, where a "file" is a kernel interface (a snapshot renamed over /dev/null turned
+// the device into a 0600 file). Checked before a target is stopped and before a byte is written.
 
 import { lstatSync, realpathSync, type Stats, statfsSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";

@@ -27,10 +27,14 @@ afterAll(async () => {
 
 const quote = (w: string): string => `'${w.replaceAll("'", "'\\''")}'`;
 
-/** Runs `ecfs ARGS | READER` in bash; the exit status and stderr of ecfs alone. */
+/**
+ * Runs `ecfs ARGS | READER` in bash; the exit status and stderr of ecfs alone. With `true` as
+ * the reader, ecfs starts only after half a second, so the pipe is surely closed by then.
+ */
 function piped(ecfsCmd: string[], args: string[], reader: string): { status: number; stderr: string } {
   const err = join(work, "stderr");
-  const script = `${[...ecfsCmd, ...args].map(quote).join(" ")} 2>${quote(err)} | ${reader}; exit \${PIPESTATUS[0]}`;
+  const wait = reader === "true" ? "sleep 0.5; " : "";
+  const script = `{ ${wait}exec ${[...ecfsCmd, ...args].map(quote).join(" ")} 2>${quote(err)}; } | ${reader}; exit \${PIPESTATUS[0]}`;
   const r = spawnSync("bash", ["-c", script], { encoding: "utf8" });
   return { status: r.status ?? -1, stderr: readFileSync(err, "utf8") };
 }
@@ -50,11 +54,14 @@ for (const how of ["bun src/main.ts", "compiled dist/ecfs"] as const)
         expect([args.join(" "), piped(cmd(), args, "true")]).toEqual([args.join(" "), { status: 141, stderr: "" }]);
     });
 
-    test("snapshot: the file is written and the target runs on; only the summary line is lost", () => {
+    test("snapshot: the file is written and the target runs on; only the summary line is lost", async () => {
       const out = join(work, `closed-${how.length}.ecfs`);
       expect(piped(cmd(), ["snapshot", "-p", String(fx.pid), "-o", out], "true")).toEqual({ status: 141, stderr: "" });
       expect(existsSync(out)).toBe(true);
       expect(spawnSync("readelf", ["-h", out], { encoding: "utf8" }).stdout).toMatch(/Type:\s+NONE/);
+      // Resumed, it may still be on its way back into its sleep.
+      for (const until = Date.now() + 2000; taskState(fx.pid, fx.pid) !== "S" && Date.now() < until; ) await Bun.sleep(5);
       expect(taskState(fx.pid, fx.pid)).toBe("S");
+      expect(/^TracerPid:\s*0$/m.test(readFileSync(`/proc/${fx.pid}/status`, "latin1"))).toBe(true);
     });
   });

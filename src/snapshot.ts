@@ -15,6 +15,8 @@ export interface SnapshotOptions {
   pid: number;
   /** Output path; default ./<comm>.<pid> is chosen by the CLI. */
   out: (comm: string, pid: number) => string;
+  /** Replace an existing regular file at the output path (never anything else: ecfs/outpath.ts). */
+  force?: boolean;
   /** Write ET_CORE (gdb-ready) instead of ECFS's ET_NONE. */
   core: boolean;
   heuristics?: boolean;
@@ -57,7 +59,7 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
   // output path must never cost the target a pause.
   const target = preflight(opts.pid);
   const path = opts.out(target.stat.comm, target.pid);
-  const file = AtomicFile.create(path);
+  const file = AtomicFile.create(path, 0o600, { force: opts.force ?? false });
   try {
     const t0 = performance.now();
     let resumedAt: number | undefined;

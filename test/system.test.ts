@@ -57,6 +57,7 @@ for (const p of PROGRAMS) {
         const file = join(work, `${p.name}.ecfs`);
         // Both ways; --low-pause must not fall back (node's V8 reserves 0.5 GiB with MADV_DONTFORK).
         for (const extra of [["--low-pause"], []]) {
+          rmSync(file, { force: true }); // snapshot never replaces a file without --force
           const snap = ecfs(["snapshot", "-p", String(proc.pid), "-o", file, "--core", ...extra]);
           expect(snap.stderr).toBe("");
           expect(snap.code).toBe(0);

@@ -23,6 +23,7 @@ import { type Abi, abiFor, findSyscallInsn, ForkedMemory, forkStopped, killChild
 import { LiveMemory } from "./memory.ts";
 import { readBeforeStop } from "./beforestop.ts";
 import { buildProcfsTarball } from "./procfs.ts";
+import { ptraceFacts, whyNotPermitted } from "./permission.ts";
 import { encodeXsaveLayout } from "./xsave.ts";
 
 const { SIGTRAP } = pt;
@@ -96,10 +97,15 @@ function seizeError(pid: number, e: unknown): never {
   if (e instanceof SyscallError && (e.code === "EPERM" || e.code === "ESRCH") && hasExited(pid))
     throw new TargetError(pid, `process ${pid} exited during the snapshot`, { cause: e });
   if (e instanceof SyscallError && e.code === "EPERM") {
-    const hint = process.getuid?.() === 0
-      ? "even as root: check kernel.yama.ptrace_scope (3 forbids attaching) or a security module"
-      : "run as root, or as the target's user with kernel.yama.ptrace_scope 0, or with CAP_SYS_PTRACE";
-    throw new TargetError(pid, `not permitted to trace pid ${pid}: ${hint}`, { cause: e });
+    let facts;
+    try {
+      facts = ptraceFacts(pid);
+    } catch {
+      throw new TargetError(pid, `not permitted to trace pid ${pid}`, { cause: e }); // gone meanwhile, or /proc unreadable
+    }
+    // The name is the target's choice: no control characters in our one line.
+    const name = facts.target.name.replace(/[\x00-\x1f\x7f]/g, "?");
+    throw new TargetError(pid, `not permitted to trace pid ${pid} (${name}): ${whyNotPermitted(facts)}`, { cause: e });
   }
   if (e instanceof SyscallError && e.code === "ESRCH") throw new TargetError(pid, `no such process: ${pid}`, { cause: e });
   throw e;

@@ -1,10 +1,13 @@
 // One valibot schema per command: citty hands us strings, the schema owns conversion and
-// says what is wrong in a sentence.
+// says what is wrong in a sentence. Before that, parseWords reads the command's words itself:
+// citty (node's parseArgs with strict off) ignores unknown options, takes `--core=no` as true,
+// keeps the last of `-p 1 -p 2` and reads `-p=7930` as "=7930", all without a word.
 
 import * as v from "valibot";
+import { UsageError } from "../errors.ts";
 
 const Pid = v.pipe(
-  v.string("a pid is required (-p PID)"),
+  v.string("a pid is required (ecfs snapshot -p PID, or ecfs snapshot PID)"),
   v.trim(),
   v.regex(/^\d+$/, "the pid must be a positive whole number"),
   v.transform(Number),
@@ -18,43 +21,94 @@ export const SnapshotOptionsSchema = v.object({
   out: v.optional(v.pipe(v.string(), v.nonEmpty("the output path is empty"))),
   core: v.boolean(),
   lowPause: v.boolean(),
+  force: v.boolean(),
 });
 
 export const FlipOptionsSchema = v.object({
-  file: v.pipe(v.string("a file is required"), v.nonEmpty("the file name is empty")),
+  file: v.pipe(v.string("flip: a file is required (ecfs flip FILE)"), v.nonEmpty("the file name is empty")),
 });
 
-/** A citty argument definition, as far as telling options apart needs. */
-type ArgDefs = Record<string, { type?: string; alias?: string | string[] }>;
+/** A citty argument definition, as far as reading the words needs. */
+type ArgDefs = Record<string, { type?: string; alias?: string | string[]; valueHint?: string; default?: unknown }>;
+
+export interface Words {
+  /** Option values by long name: a string option's value, a boolean's true/false (default false). */
+  values: Record<string, string | boolean | undefined>;
+  /** The words that are not options or their values, in order. */
+  positionals: string[];
+}
 
 /**
- * citty ignores options it does not know; a mistyped flag must not be silently dropped (a
- * snapshot without the `--low-pause` the user meant to give, say). Checks the words after the
- * command name against `defs`: `--name`, `--name=value`, `--no-name`, `-x`, clustered boolean
- * `-xy`, and `-xVALUE` for a string option. Returns the first unknown option, or undefined.
+ * Reads the words after the command name against `defs`, getopt_long's way: `--name VALUE`,
+ * `--name=VALUE`, `-xVALUE`, `-x VALUE`, clustered boolean `-xy`, `--name`/`--no-name` and
+ * `--name=true|false` for a boolean, `--` ending the options. UsageError, naming the form that
+ * works, for an unknown option, a value a boolean does not take, a string option given twice or
+ * without its value, `-x=VALUE`, and a boolean given both ways.
  */
-export function unknownOption(words: readonly string[], defs: ArgDefs): string | undefined {
+export function parseWords(command: string, words: readonly string[], defs: ArgDefs): Words {
+  const fail = (msg: string): never => {
+    throw new UsageError(`${command}: ${msg}`);
+  };
   const longs = new Map(Object.entries(defs).filter(([, d]) => d.type !== "positional"));
   const shorts = new Map<string, string>();
   for (const [name, d] of longs) for (const a of [d.alias ?? []].flat()) shorts.set(a, name);
+  const values: Words["values"] = {};
+  for (const [name, d] of longs) if (d.type === "boolean") values[name] = d.default === true;
+  const given = new Map<string, string>(); // long name -> the words that gave it, for messages
+  const positionals: string[] = [];
+  const forms = (name: string): string => {
+    const d = longs.get(name)!;
+    const hint = d.valueHint ?? "VALUE";
+    const short = [...shorts].find(([, n]) => n === name)?.[0];
+    return `${short ? `-${short} ${hint}, -${short}${hint}, ` : ""}--${name} ${hint} or --${name}=${hint}`;
+  };
+  const setString = (name: string, shown: string, value: string | undefined): void => {
+    if (value === undefined || value === "" || (value.startsWith("-") && value.length > 1)) fail(`${shown} needs a value (${forms(name)})`);
+    const before = given.get(name);
+    if (before !== undefined) fail(`${before} and ${shown} ${value}: --${name} is given twice; give it once`);
+    given.set(name, `${shown} ${value}`);
+    values[name] = value;
+  };
+  const setBoolean = (name: string, shown: string, value: boolean): void => {
+    const before = given.get(name);
+    if (before !== undefined && values[name] !== value) fail(`${before} and ${shown} contradict each other; give one`);
+    given.set(name, shown);
+    values[name] = value;
+  };
+
   for (let i = 0; i < words.length; i++) {
     const w = words[i]!;
-    if (w === "--") return undefined;
+    if (w === "--") {
+      positionals.push(...words.slice(i + 1));
+      break;
+    }
     if (w.startsWith("--")) {
-      const name = w.slice(2).split("=")[0]!;
-      const def = longs.get(name) ?? (name.startsWith("no-") ? longs.get(name.slice(3)) : undefined);
-      if (!def) return `--${name}`;
-      if (def.type === "string" && !w.includes("=")) i++; // its value
+      const eq = w.indexOf("=");
+      const name = w.slice(2, eq < 0 ? undefined : eq);
+      const value = eq < 0 ? undefined : w.slice(eq + 1);
+      const negated = !longs.has(name) && name.startsWith("no-") && longs.get(name.slice(3))?.type === "boolean";
+      const base = negated ? name.slice(3) : name;
+      const def = longs.get(base);
+      if (!def) fail(`unknown option --${name} (see ecfs ${command} --help)`);
+      if (def!.type === "boolean") {
+        if (value !== undefined && (negated || (value !== "true" && value !== "false")))
+          fail(`${w}: --${base} is on or off: write --${base} or --no-${base} (or --${base}=true, --${base}=false)`);
+        setBoolean(base, w, negated ? false : value !== "false");
+      } else setString(base, `--${base}`, value ?? words[++i]);
     } else if (w.startsWith("-") && w.length > 1) {
       for (let j = 1; j < w.length; j++) {
         const name = shorts.get(w[j]!);
-        if (name === undefined) return `-${w[j]}`;
-        if (longs.get(name)!.type === "string") {
-          if (j === w.length - 1) i++; // its value is the next word
-          break;
+        if (name === undefined) fail(`unknown option -${w[j]} (see ecfs ${command} --help)`);
+        if (longs.get(name!)!.type !== "string") {
+          setBoolean(name!, `-${w[j]}`, true);
+          continue;
         }
+        const rest = w.slice(j + 1);
+        if (rest.startsWith("=")) fail(`${w}: write ${forms(name!)}`);
+        setString(name!, `-${w[j]}`, rest === "" ? words[++i] : rest);
+        break;
       }
-    }
+    } else positionals.push(w);
   }
-  return undefined;
+  return { values, positionals };
 }

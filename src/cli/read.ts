@@ -8,11 +8,13 @@ import { defineCommand } from "citty";
 import { ElfFormatError, UsageError } from "../errors.ts";
 import { EcfsFile } from "../reader/ecfs.ts";
 import { EcfsError } from "../errors.ts";
+import { checkOutputPath } from "../ecfs/outpath.ts";
 import { extractSection } from "../reader/extract.ts";
 import { buildReport, type ReadSelection, SELECT_ALL } from "../reader/report.ts";
 import { renderJson, renderText } from "../reader/render.ts";
 import { SEC_PROCFS_TGZ, unpackProcfs } from "../reader/unpack.ts";
 import { EXIT_FAILURE } from "./report.ts";
+import { errLine, out } from "./stdio.ts";
 
 type Flag = Exclude<keyof ReadSelection, "hexdump">;
 interface OptionDef {
@@ -28,6 +30,8 @@ export interface ReadCliOptions {
   sel: ReadSelection;
   json: boolean;
   extract: { section: string; out: string }[];
+  /** -O may replace an existing regular file. */
+  force: boolean;
   unpack?: string;
 }
 
@@ -48,6 +52,7 @@ const OPTIONS: OptionDef[] = [
   { long: "extract", short: "O", args: ["SECTION", "OUTFILE"], apply: (o, [s, out]) => void o.extract.push({ section: s!, out: out! }) },
   { long: "unpack", short: "X", args: ["DIR"], apply: (o, [d]) => void (o.unpack = d) },
   { long: "json", args: [], apply: (o) => void (o.json = true) },
+  { long: "force", args: [], apply: (o) => void (o.force = true) },
 ];
 
 const NONE: ReadSelection = {
@@ -57,7 +62,7 @@ const NONE: ReadSelection = {
 
 /** getopt-style parsing of the words after `read`. UsageError for anything it cannot take. */
 export function parseReadArgs(words: readonly string[]): ReadCliOptions {
-  const o: ReadCliOptions = { file: "", sel: { ...NONE, hexdump: [] }, json: false, extract: [] };
+  const o: ReadCliOptions = { file: "", sel: { ...NONE, hexdump: [] }, json: false, extract: [], force: false };
   const files: string[] = [];
   let i = 0;
   const take = (def: OptionDef, shown: string, first: string | undefined): void => {
@@ -108,8 +113,9 @@ export function runRead(o: ReadCliOptions, out: (s: string) => void, err: (line:
   for (const name of [...o.sel.hexdump, ...o.extract.map((x) => x.section)])
     if (!f.section(name)) throw new EcfsError(f.path, `no section named ${JSON.stringify(name)}`);
   if (o.unpack !== undefined && !f.section(SEC_PROCFS_TGZ)) throw new EcfsError(f.path, `no ${SEC_PROCFS_TGZ} section to unpack`);
+  for (const x of o.extract) checkOutputPath(x.out, o.force);
   const report = buildReport(f, o.sel);
-  const extracted = o.extract.map((x) => extractSection(f, x.section, x.out));
+  const extracted = o.extract.map((x) => extractSection(f, x.section, x.out, o.force));
   const unpacked = o.unpack === undefined ? undefined : unpackProcfs(f, o.unpack);
   if (o.json) out(renderJson({ ...report, extracted, unpacked }));
   else {
@@ -147,14 +153,15 @@ export default defineCommand({
     sections: { type: "boolean", alias: "S", description: "section headers" },
     programs: { type: "boolean", alias: "p", description: "program headers" },
     hexdump: { type: "string", alias: "R", valueHint: "SECTION", description: "hex dump of a section (repeatable; -R SECTION, -RSECTION, --hexdump=SECTION)" },
-    extract: { type: "string", alias: "O", valueHint: "SECTION OUTFILE", description: "write a section's bytes to OUTFILE: two words, -O SECTION OUTFILE (repeatable)" },
+    extract: { type: "string", alias: "O", valueHint: "SECTION OUTFILE", description: "write a section's bytes to OUTFILE, a new name: two words, -O SECTION OUTFILE (repeatable)" },
+    force: { type: "boolean", description: "let -O replace an existing regular file (never a link, device, FIFO or socket)" },
     unpack: { type: "string", alias: "X", valueHint: "DIR", description: "unpack .procfs.tgz into DIR (created; must be empty) with tar, refusing members that would land outside it" },
     json: { type: "boolean", description: "the same data as JSON (addresses and 64-bit values as \"0x...\" strings)" },
   },
   run({ rawArgs }) {
     const opts = parseReadArgs(rawArgs);
     try {
-      process.exitCode = runRead(opts, (s) => process.stdout.write(s), (l) => process.stderr.write(`${l}\n`));
+      process.exitCode = runRead(opts, out, errLine);
     } catch (e) {
       // Malformed bytes are the file's fault: say which file (cli/report.ts prints the line).
       if (e instanceof ElfFormatError) throw new EcfsError(opts.file ?? "", `malformed ELF data: ${e.message}`, { cause: e });

@@ -3,6 +3,7 @@
 
 import * as v from "valibot";
 import { EcfsError, ElfFormatError, InterruptedError, OutputError, ProcParseError, SyscallError, TargetError, UsageError } from "../errors.ts";
+import { errLine, EXIT_STDOUT_CLOSED, StdoutClosed } from "./stdio.ts";
 
 export const EXIT_USAGE = 2;
 export const EXIT_FAILURE = 1;
@@ -18,7 +19,9 @@ function isCittyError(e: unknown): e is Error & { code: string } {
 }
 
 /** Prints the line and returns the exit code. */
-export function report(e: unknown, write: (line: string) => void = (l) => process.stderr.write(`${l}\n`)): number {
+export function report(e: unknown, write: (line: string) => void = errLine): number {
+  // The reader of our output went away (`| head`): nothing is wrong, nothing to say.
+  if (e instanceof StdoutClosed) return EXIT_STDOUT_CLOSED;
   if (e instanceof UsageError || isCittyError(e)) {
     // citty colours its messages; a log line has no use for escape codes.
     write(`ecfs: ${e.message.replace(/\x1b\[[0-9;]*m/g, "")}`);

@@ -1,14 +1,16 @@
 // The output file: written as an unnamed O_TMPFILE in the target directory and linked under
 // its name only when complete, so a failed snapshot leaves nothing behind, even one killed by
 // SIGKILL. Where the file system has no O_TMPFILE, a temporary name (O_EXCL, so a root process
-// never follows or reuses someone else's file) renamed over the final name does the same,
-// except that a SIGKILL leaves the temporary file.
+// never follows or reuses someone else's file) linked or renamed to the final name does the
+// same, except that a SIGKILL leaves the temporary file. Which names may be written at all is
+// ecfs/outpath.ts's rule; without `force` the final name is only ever linked, never replaced.
 
-import { closeSync, constants, existsSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, ftruncateSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { OutputError } from "../errors.ts";
 import { errorCode } from "../sys/errno.ts";
 import { linkFd, O_TMPFILE } from "../sys/fs.ts";
+import { checkOutputPath, kernelFileSystem } from "./outpath.ts";
 import type { Sink } from "./write.ts";
 
 function explain(path: string, e: unknown, doing: string): OutputError {
@@ -25,15 +27,23 @@ function explain(path: string, e: unknown, doing: string): OutputError {
     ENOTDIR: `${dir} is not a directory`,
     EISDIR: `${path} is a directory`,
     EIO: `I/O error on ${dir}`,
+    EEXIST: `${path} appeared while it was being written (--force replaces it)`,
+    ENOTSUP: `the file system of ${dir} cannot hold files`,
+    EOPNOTSUPP: `the file system of ${dir} cannot hold files`,
   };
-  // ENOENT with the directory present: a file system that cannot create files (procfs, sysfs).
-  if (code === "ENOENT" && existsSync(dir)) why.ENOENT = `cannot create files in ${dir}`;
-  const reason = (code && why[code]) ?? (e instanceof Error ? e.message : String(e));
+  // procfs, sysfs and the like refuse a new file with EACCES, ENOENT or ENOTSUP even to root:
+  // the file system is the cause, not the directory's permissions (nor a socket, as Bun's
+  // text for ENOTSUP has it).
+  const fs = code === "EEXIST" || code === "ENOSPC" ? undefined : kernelFileSystem(dir);
+  if (fs) why[code ?? ""] = `${dir} is on ${fs}, a kernel file system that holds no files`;
+  else if (code === "ENOENT" && existsSync(dir)) why.ENOENT = `cannot create files in ${dir}`;
+  // Never Bun's own message: its errno texts can name the wrong cause.
+  const reason = (code && why[code]) ?? code ?? (e instanceof Error ? e.message : String(e));
   return new OutputError(path, `cannot ${doing} ${path}: ${reason}`, { cause: e });
 }
 
-/** File systems without O_TMPFILE say so with one of these (open(2)). */
-const NO_TMPFILE = new Set(["EOPNOTSUPP", "EISDIR", "EINVAL"]);
+/** File systems without O_TMPFILE say so with one of these (open(2); Bun names 95 ENOTSUP). */
+const NO_TMPFILE = new Set(["EOPNOTSUPP", "ENOTSUP", "EISDIR", "EINVAL"]);
 
 const tempName = (path: string): string => join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
 
@@ -42,29 +52,26 @@ export class AtomicFile implements Sink {
   #open = true;
 
   /** `tmpPath`: the temporary name while writing, or undefined for an unnamed O_TMPFILE file. */
-  private constructor(readonly path: string, fd: number, readonly tmpPath: string | undefined) {
+  private constructor(readonly path: string, fd: number, readonly tmpPath: string | undefined, readonly force: boolean) {
     this.#fd = fd;
   }
 
-  /** `unnamed: false` skips O_TMPFILE and uses the temporary name from the start. */
-  static create(path: string, mode = 0o600, { unnamed = true }: { unnamed?: boolean } = {}): AtomicFile {
-    let isDir = false;
-    try {
-      isDir = statSync(path).isDirectory();
-    } catch {
-      // Not there yet: the normal case.
-    }
-    if (isDir) throw new OutputError(path, `cannot write ${path}: it is a directory`);
+  /**
+   * OutputError at once if `path` may not be written (ecfs/outpath.ts): an existing regular
+   * file only with `force`. `unnamed: false` skips O_TMPFILE and uses the temporary name from the start.
+   */
+  static create(path: string, mode = 0o600, { unnamed = true, force = false }: { unnamed?: boolean; force?: boolean } = {}): AtomicFile {
+    checkOutputPath(path, force);
     const dir = dirname(path);
     try {
       // Naming it later goes through /proc/self/fd; without /proc, use a temporary name.
-      if (unnamed && existsSync("/proc/self/fd")) return new AtomicFile(path, openSync(dir, O_TMPFILE | constants.O_WRONLY, mode), undefined);
+      if (unnamed && existsSync("/proc/self/fd")) return new AtomicFile(path, openSync(dir, O_TMPFILE | constants.O_WRONLY, mode), undefined, force);
     } catch (e) {
       if (!NO_TMPFILE.has(errorCode(e) ?? "")) throw explain(path, e, "write");
     }
     const tmpPath = tempName(path);
     try {
-      return new AtomicFile(path, openSync(tmpPath, "wx", mode), tmpPath);
+      return new AtomicFile(path, openSync(tmpPath, "wx", mode), tmpPath, force);
     } catch (e) {
       throw explain(path, e, "write");
     }
@@ -91,6 +98,7 @@ export class AtomicFile implements Sink {
    * Name the file and close it. No fsync: like the kernel's own core dumps and gcore, the
    * file is left to the page cache (an fsync of a GiB costs more than the whole snapshot);
    * the link or rename still guarantees that no reader ever sees a partial file under the name.
+   * link(2) never replaces a name, and rename(2) replaces a symbolic link, never its target.
    */
   commit(): void {
     let named: string | undefined;
@@ -100,8 +108,9 @@ export class AtomicFile implements Sink {
           linkFd(this.#fd, this.path);
           named = this.path;
         } catch (e) {
-          if (errorCode(e) !== "EEXIST") throw e;
-          // linkat never replaces: link under a fresh name, then rename that over the old file.
+          if (errorCode(e) !== "EEXIST" || !this.force) throw e;
+          // Replace only what --force was given for: a regular file (the name may have changed since create).
+          this.#checkReplaceable();
           named = tempName(this.path);
           linkFd(this.#fd, named);
           renameSync(named, this.path);
@@ -112,13 +121,33 @@ export class AtomicFile implements Sink {
       } else {
         this.#open = false;
         closeSync(this.#fd);
-        renameSync(this.tmpPath, this.path);
+        if (this.force) {
+          this.#checkReplaceable();
+          renameSync(this.tmpPath, this.path);
+        } else {
+          linkSync(this.tmpPath, this.path);
+          unlinkQuietly(this.tmpPath);
+        }
       }
     } catch (e) {
+      if (e instanceof OutputError) {
+        this.abort();
+        throw e;
+      }
       if (named !== undefined) unlinkQuietly(named);
       this.abort();
       throw explain(this.path, e, "write");
     }
+  }
+
+  #checkReplaceable(): void {
+    let st;
+    try {
+      st = lstatSync(this.path);
+    } catch {
+      return; // gone meanwhile: nothing to replace
+    }
+    if (!st.isFile()) checkOutputPath(this.path, true);
   }
 
   /** Close and remove what was written; safe to call more than once. */

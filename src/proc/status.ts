@@ -28,6 +28,9 @@ export interface ProcStatus {
   seccomp?: number;
   /** "Kthread:" line of recent kernels (6.18 prints it); undefined where absent. */
   kthread?: boolean;
+  /** Permitted and effective capability sets, bit n = capability n (linux/capability.h). */
+  capPrm?: bigint;
+  capEff?: bigint;
 }
 
 /** Undoes string_escape_str(..., ESCAPE_SPACE | ESCAPE_SPECIAL, "\n\\") in proc_task_name(). */
@@ -104,6 +107,8 @@ export function parseStatus(text: string, source = "status"): ProcStatus {
   if (f.has("NSpid")) out.nspid = ints("NSpid");
   if (f.has("Seccomp")) out.seccomp = int("Seccomp");
   if (f.has("Kthread")) out.kthread = int("Kthread") !== 0;
+  if (f.has("CapPrm")) out.capPrm = mask("CapPrm");
+  if (f.has("CapEff")) out.capEff = mask("CapEff");
   return out;
 }
 

@@ -1,40 +1,31 @@
 // `ecfs read -O SECTION OUTFILE`: a section's bytes copied to a file in fixed chunks, so a
 // large memory section (.heap, a library's text) never sits in memory whole. The section's
-// extent is checked against the file first (elf/reader.ts sectionRange).
+// extent is checked against the file first (elf/reader.ts sectionRange). The output goes
+// through the snapshot's AtomicFile: the same rule on which names may be written
+// (ecfs/outpath.ts), and a complete file or none.
 
-import { closeSync, openSync, writeSync } from "node:fs";
-import { OutputError } from "../errors.ts";
-import { errorCode } from "../sys/errno.ts";
+import { AtomicFile } from "../ecfs/output.ts";
 import type { EcfsFile } from "./ecfs.ts";
 import { EcfsError } from "../errors.ts";
 
 const CHUNK = 1 << 20;
 
-/** Writes section `name` to `out` (created or truncated); returns the byte count. */
-export function extractSection(f: EcfsFile, name: string, out: string): { section: string; path: string; size: number } {
+/** Writes section `name` to `out` (a new name, or a regular file with `force`); returns the byte count. */
+export function extractSection(f: EcfsFile, name: string, out: string, force = false): { section: string; path: string; size: number } {
   const sh = f.section(name);
   if (!sh) throw new EcfsError(f.path, `no section named ${JSON.stringify(name)}`);
   const { offset, size } = f.elf.sectionRange(sh);
-  let fd: number;
+  const file = AtomicFile.create(out, 0o644, { force });
   try {
-    fd = openSync(out, "w", 0o644);
-  } catch (e) {
-    const code = errorCode(e);
-    const why = code === "ENOENT" ? "no such directory" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : String(code);
-    throw new OutputError(out, `cannot write ${out}: ${why}`, { cause: e });
-  }
-  try {
-    for (let done = 0; done < size; ) {
+    for (let done = 0; done < size; done += CHUNK) {
       const n = Math.min(CHUNK, size - done);
-      const bytes = f.elf.src.read(offset + done, n, `section ${name}`);
-      for (let w = 0; w < n; ) w += writeSync(fd, bytes, w, n - w);
-      done += n;
+      file.write(f.elf.src.read(offset + done, n, `section ${name}`), done);
     }
+    file.finish(size);
+    file.commit();
   } catch (e) {
-    if (errorCode(e) === "ENOSPC") throw new OutputError(out, `cannot write ${out}: disk full`, { cause: e });
+    file.abort();
     throw e;
-  } finally {
-    closeSync(fd);
   }
   return { section: name, path: out, size };
 }

@@ -46,11 +46,12 @@ for (const unnamed of [true, false]) {
       expect(readdirSync(dir)).toEqual([]);
     });
 
-    test("an existing file is replaced whole; a symlink at the name is replaced, not followed", () => {
+    test("an existing file is replaced whole only with force; a symlink at the name is refused", () => {
       const dir = freshDir();
       const path = join(dir, "out.ecfs");
       writeFileSync(path, "old contents that are longer");
-      const f = AtomicFile.create(path, 0o600, { unnamed });
+      expect(() => AtomicFile.create(path, 0o600, { unnamed })).toThrow("the file exists (--force replaces it)");
+      const f = AtomicFile.create(path, 0o600, { unnamed, force: true });
       f.write(bytes("new"), 0);
       f.finish(3);
       f.commit();
@@ -61,12 +62,30 @@ for (const unnamed of [true, false]) {
       writeFileSync(victim, "keep");
       const link = join(dir, "link.ecfs");
       symlinkSync(victim, link);
-      const g = AtomicFile.create(link, 0o600, { unnamed });
-      g.write(bytes("snapshot"), 0);
-      g.commit();
+      for (const force of [false, true]) expect(() => AtomicFile.create(link, 0o600, { unnamed, force })).toThrow("it is a symbolic link");
       expect(readFileSync(victim, "utf8")).toBe("keep");
-      expect(lstatSync(link).isSymbolicLink()).toBe(false);
-      expect(readFileSync(link, "utf8")).toBe("snapshot");
+      expect(lstatSync(link).isSymbolicLink()).toBe(true);
+    });
+
+    test("a name taken while writing: kept without force; with force a symlink that appeared there is refused, never followed", () => {
+      const dir = freshDir();
+      const path = join(dir, "out.ecfs");
+      const f = AtomicFile.create(path, 0o600, { unnamed });
+      f.write(bytes("data"), 0);
+      writeFileSync(path, "someone else's");
+      expect(() => f.commit()).toThrow(`${path} appeared while it was being written (--force replaces it)`);
+      expect(readFileSync(path, "utf8")).toBe("someone else's");
+      expect(readdirSync(dir)).toEqual(["out.ecfs"]);
+
+      const victim = join(dir, "victim");
+      writeFileSync(victim, "keep");
+      const link = join(dir, "link.ecfs");
+      const g = AtomicFile.create(link, 0o600, { unnamed, force: true });
+      g.write(bytes("snapshot"), 0);
+      symlinkSync(victim, link);
+      expect(() => g.commit()).toThrow("it is a symbolic link");
+      expect(readFileSync(victim, "utf8")).toBe("keep");
+      expect(readdirSync(dir).sort()).toEqual(["link.ecfs", "out.ecfs", "victim"]);
     });
 
     test("a name taken meanwhile by a directory: commit fails with OutputError and leaves no file", () => {

@@ -110,6 +110,9 @@ describe("status", () => {
     "SigBlk:\tfffffffe7ffbfeff",
     "SigIgn:\t0000000000000000",
     "SigCgt:\t0000000100000001",
+    "CapInh:\t0000000000000000",
+    "CapPrm:\t000001fffeffffff",
+    "CapEff:\t0000000000080000",
     "",
   ].join("\n");
 
@@ -118,6 +121,7 @@ describe("status", () => {
       name: "x\\y\nz", state: "T", tgid: 10, pid: 11, ppid: 1, tracerPid: 99,
       uid: [0, 1, 2, 3], gid: [4, 5, 6, 7], threads: 2, nspid: [11, 3], kthread: false,
       sigPnd: 0x200n, shdPnd: 0x8000000000000000n, sigBlk: 0xfffffffe7ffbfeffn, sigIgn: 0n, sigCgt: 0x100000001n,
+      capPrm: 0x1fffeffffffn, capEff: 0x80000n,
     });
     expect(() => parseStatus(text.replace("Uid:\t0\t1\t2\t3", "Uid:\t0\t1"))).toThrow(/want 4 ids/);
     expect(() => parseStatus(text.replace(/^Threads.*$/m, ""))).toThrow(/no Threads/);

@@ -192,7 +192,7 @@ test("mutated ECFS files: only ElfFormatError/EcfsError escape, nothing hangs, n
         writeFileSync(path, bytes);
         let out = 0;
         try {
-          runRead({ file: path, sel: { ...SELECT_ALL, hexdump: [] }, json: true, extract: [] }, (t) => void (out += t.length), () => {});
+          runRead({ file: path, sel: { ...SELECT_ALL, hexdump: [] }, json: true, extract: [], force: false }, (t) => void (out += t.length), () => {});
           expect(out).toBeGreaterThan(0);
         } catch (e) {
           allowed(e);

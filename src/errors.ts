@@ -26,6 +26,25 @@ export class SyscallError extends Error {
   }
 }
 
+/** The target (or the thread, or its fork) is gone: a libc call on it failed with ESRCH. */
+export function isGone(e: unknown): e is SyscallError {
+  return e instanceof SyscallError && e.code === "ESRCH";
+}
+
+/**
+ * For catch blocks that turn a malformed structure into a reported problem: a target that is
+ * gone is no "problem" to report but the end of the capture, so that error goes on.
+ */
+export function rethrowIfGone(e: unknown): void {
+  if (isGone(e)) throw e;
+}
+
+/** Node/Bun fs errors carry `code` ("ENOENT"); this finds it on any thrown value. */
+export function errorCode(e: unknown): string | undefined {
+  if (typeof e === "object" && e !== null && "code" in e && typeof e.code === "string") return e.code;
+  return undefined;
+}
+
 /** A /proc file did not have the shape the kernel documents. */
 export class ProcParseError extends Error {
   override name = "ProcParseError";

@@ -3,7 +3,7 @@
 // /proc, hand a ProcessImage to the caller, and ALWAYS detach every thread afterwards,
 // re-delivering any signal we intercepted, so the target runs on exactly as before.
 
-import { SyscallError, TargetError } from "../errors.ts";
+import { isGone, SyscallError, TargetError } from "../errors.ts";
 import { CLASS32, CLASS64, type ElfClass } from "../elf/class.ts";
 import { NT_386_TLS, NT_PRFPREG, NT_PRSTATUS, NT_PRXFPREG, NT_X86_XSTATE } from "../elf/consts.ts";
 import type { ProcessImage, ProcessInfo, ThreadState } from "../model/image.ts";
@@ -107,7 +107,7 @@ function seizeError(pid: number, e: unknown): never {
     const name = facts.target.name.replace(/[\x00-\x1f\x7f]/g, "?");
     throw new TargetError(pid, `not permitted to trace pid ${pid} (${name}): ${whyNotPermitted(facts)}`, { cause: e });
   }
-  if (e instanceof SyscallError && e.code === "ESRCH") throw new TargetError(pid, `no such process: ${pid}`, { cause: e });
+  if (isGone(e)) throw new TargetError(pid, `no such process: ${pid}`, { cause: e });
   throw e;
 }
 
@@ -128,7 +128,7 @@ function stopAll(pid: number, seized: Map<number, Seized>): void {
       try {
         pt.seize(tid);
       } catch (e) {
-        if (e instanceof SyscallError && e.code === "ESRCH") continue; // thread already gone
+        if (isGone(e)) continue; // thread already gone
         if (seized.size === 0) seizeError(pid, e);
         throw e;
       }
@@ -137,7 +137,7 @@ function stopAll(pid: number, seized: Map<number, Seized>): void {
         pt.interrupt(tid);
         waiting.push(tid);
       } catch (e) {
-        if (!(e instanceof SyscallError && e.code === "ESRCH")) throw e;
+        if (!isGone(e)) throw e;
         seized.delete(tid);
       }
     }
@@ -167,7 +167,7 @@ function detachAll(seized: Map<number, Seized>): string[] {
       pt.detach(s.tid, s.pendingSig);
     } catch (e) {
       // ESRCH: the thread died (SIGKILL) while stopped; nothing left to resume.
-      if (!(e instanceof SyscallError && e.code === "ESRCH")) problems.push(`thread ${s.tid}: ${(e as Error).message}`);
+      if (!isGone(e)) problems.push(`thread ${s.tid}: ${(e as Error).message}`);
     }
   }
   seized.clear();
@@ -244,7 +244,7 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
         threads.push(r.t);
         if (tid === order[0]) cls = r.cls;
       } catch (e) {
-        if (e instanceof SyscallError && e.code === "ESRCH") continue; // killed while stopped
+        if (isGone(e)) continue; // killed while stopped
         throw e;
       }
     }
@@ -262,7 +262,7 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
       try {
         fork = forkTarget(checked, seized, image, mem, held);
       } catch (e) {
-        if (e instanceof SyscallError && e.code === "ESRCH" && hasExited(pid)) throw e;
+        if (isGone(e) && hasExited(pid)) throw e;
         problems.push(`low-pause mode not used, the target stays stopped for the copy: ${(e as Error).message}`);
         readForensics(image.info, pid, problems, beforeStop, true);
       }
@@ -280,9 +280,9 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
     }
     return await use(image);
   } catch (e) {
-    if (e instanceof SyscallError && e.code === "ESRCH" && e.pid !== undefined && e.pid === fork?.child)
+    if (isGone(e) && e.pid !== undefined && e.pid === fork?.child)
       throw new TargetError(pid, `the forked copy of process ${pid} was killed during the snapshot`, { cause: e });
-    if (e instanceof SyscallError && e.code === "ESRCH" && e.pid !== undefined)
+    if (isGone(e) && e.pid !== undefined)
       throw new TargetError(pid, `process ${pid} exited during the snapshot`, { cause: e });
     throw e;
   } finally {
@@ -360,7 +360,7 @@ function readForensics(info: ProcessInfo, pid: number, problems: string[], befor
   try {
     info.procfsTgz = buildProcfsTarball(pid, { beforeStop, stopped });
   } catch (e) {
-    if (e instanceof SyscallError && e.code === "ESRCH") throw e;
+    if (isGone(e)) throw e;
     problems.push(`.procfs.tgz: ${(e as Error).message}`);
   }
 }

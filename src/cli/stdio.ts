@@ -5,8 +5,7 @@
 // EAGAIN (waited out here). Bun ignores SIGPIPE, so a closed pipe shows up as EPIPE.
 
 import { writeSync } from "node:fs";
-import { OutputError } from "../errors.ts";
-import { errorCode } from "../sys/errno.ts";
+import { errorCode, OutputError } from "../errors.ts";
 
 /** Exit status of a command whose stdout was closed: 128 + SIGPIPE, what a shell shows for `cat`. */
 export const EXIT_STDOUT_CLOSED = 141;

@@ -7,6 +7,7 @@ import { DT_STRSZ, DT_STRTAB, DT_SYMTAB, ET_NONE, PT_INTERP, PF_R, PF_W, PF_X, S
 import type { ElfFile } from "../elf/reader.ts";
 import type { Mapping, ProcessImage } from "../model/image.ts";
 import { isDumpable } from "../proc/smaps.ts";
+import { rethrowIfGone } from "../errors.ts";
 import { parseEhFrame, symbolsFromFdes } from "./ehframe.ts";
 import { DynamicLinking } from "./dynlink/dynlink.ts";
 import { dynPtr, dynValue } from "./dynlink/dynsyms.ts";
@@ -17,7 +18,7 @@ import { buildCoreNotes, encodeNotes } from "./notes.ts";
 import type { CorePlan, LoadPlan, SectionPlan } from "./plan.ts";
 import { baseSections, exeMappings, type ExeInfo } from "./sections.ts";
 import { encodeSymtab, markDefinedAbsolute } from "./symtab.ts";
-import { readExact, rethrowIfGone } from "./target.ts";
+import { RemoteMemory } from "./dynlink/remote.ts";
 
 export interface PlanOptions {
   /** ET_NONE (the ECFS default) or ET_CORE. */
@@ -80,8 +81,10 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
     dumpSize: worthDumping(m) ? m.end - m.start : 0n,
   }));
 
-  const layout = exeLayout(img);
-  const exeViews = exeSections(mem, cls, layout, exe.file);
+  // One bounded reader for every ELF structure this plan takes from the target's memory.
+  const rm = new RemoteMemory(mem, cls);
+  const layout = exeLayout(img, rm);
+  const exeViews = exeSections(rm, layout, exe.file);
   const problems = [...layout.problems, ...exeViews.problems];
   let info = layout.info ?? (exe.file ? exeInfoOfFile(exe.file) : undefined);
   if (!info) {
@@ -99,7 +102,7 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
   if (exeViews.ehFrame) {
     try {
       const { addr, size } = exeViews.ehFrame;
-      const walk = parseEhFrame(readExact(mem, addr, size, ".eh_frame"), addr, cls.word);
+      const walk = parseEhFrame(rm.bytes(addr, size, ".eh_frame"), addr, cls.word);
       if (walk.errors.length > 0) problems.push(`.eh_frame: ${walk.errors.length} malformed records skipped (first: ${walk.errors[0]!.message})`);
       const { symtab, strtab } = encodeSymtab(cls, symbolsFromFdes(walk.fdes, exeViews.names));
       sections.push(

@@ -7,11 +7,12 @@ import { ByteReader } from "../elf/bytes.ts";
 import { PT_INTERP, PT_LOAD } from "../elf/consts.ts";
 import { EHDR, type Dyn, type Phdr } from "../elf/records.ts";
 import { parseAuxv } from "../proc/auxv.ts";
+import { runtimeDynamic } from "./dynlink/dynsyms.ts";
 import { mainProgram } from "./dynlink/linkmap.ts";
 import { RemoteMemory } from "./dynlink/remote.ts";
 import type { ProcessImage } from "../model/image.ts";
 import type { ExeInfo } from "./sections.ts";
-import { readExact, rethrowIfGone } from "./target.ts";
+import { rethrowIfGone } from "../errors.ts";
 
 export interface ExeLayout {
   /** Runtime address minus link-time address (0 for ET_EXEC). */
@@ -25,12 +26,12 @@ export interface ExeLayout {
 }
 
 /** The executable's ELF header in memory: where the PT_LOAD of file offset 0 was mapped. */
-function exeInfo(image: ProcessImage, bias: bigint, phdrs: Phdr[]): ExeInfo {
-  const { cls } = image;
+function exeInfo(rm: RemoteMemory, bias: bigint, phdrs: Phdr[]): ExeInfo {
+  const { cls } = rm;
   const first = phdrs.find((p) => p.p_type === PT_LOAD && p.p_offset === 0n);
   if (!first) throw new Error("no PT_LOAD maps the ELF header");
   const at = BigInt.asUintN(cls.word * 8, first.p_vaddr + bias);
-  const r = new ByteReader(readExact(image.mem, at, cls.ehdrSize, "ELF header"));
+  const r = new ByteReader(rm.bytes(at, cls.ehdrSize, "ELF header"));
   const L = EHDR[cls.word];
   const eType = r.u16(L.e_type, "e_type");
   return {
@@ -41,28 +42,23 @@ function exeInfo(image: ProcessImage, bias: bigint, phdrs: Phdr[]): ExeInfo {
   };
 }
 
-/** d_ptr tags: their values are addresses (elf(5)); ld.so rebases some in place, not all. */
-const PTR_TAGS = new Set<bigint>([3n, 4n, 5n, 6n, 7n, 12n, 13n, 17n, 21n, 23n, 25n, 26n, 32n, 0x6ffffef5n, 0x6ffffff0n, 0x6ffffffcn, 0x6ffffffen]);
-
 /**
  * The executable as the dynamic-linking analysis finds it (dynlink/linkmap.ts mainProgram:
  * AT_PHDR, PT_PHDR or the mapping for the bias, PT_DYNAMIC), with every pointer tag of its
  * dynamic section made a runtime address.
  */
-export function exeLayout(image: ProcessImage): ExeLayout {
+export function exeLayout(image: ProcessImage, rm: RemoteMemory): ExeLayout {
   const { cls } = image;
   try {
     const auxv = parseAuxv(image.info.auxv, cls.word);
-    const input = { mem: new RemoteMemory(image.mem, cls), auxv: image.info.auxv, mappings: image.mappings, exe: image.info.exe };
+    const input = { mem: rm, auxv: image.info.auxv, mappings: image.mappings, exe: image.info.exe };
     const { obj, phdrs } = mainProgram(input, auxv);
     const bias = obj.base;
-    const dynamic = obj.dynamic.map((d) =>
-      PTR_TAGS.has(d.d_tag) && bias !== 0n && d.d_val < bias ? { d_tag: d.d_tag, d_val: BigInt.asUintN(cls.word * 8, d.d_val + bias) } : d,
-    );
+    const dynamic = runtimeDynamic(obj.dynamic, bias, cls);
     const problems: string[] = [];
     let info: ExeInfo | undefined;
     try {
-      info = exeInfo(image, bias, phdrs);
+      info = exeInfo(rm, bias, phdrs);
     } catch (e) {
       rethrowIfGone(e);
       problems.push(`the executable's ELF header in memory: ${(e as Error).message}`);

@@ -4,8 +4,8 @@
 // tables and their hash and relocation counts. A size nobody states is never guessed: that
 // section is left out.
 
-import type { ElfClass } from "../elf/class.ts";
 import { ByteReader } from "../elf/bytes.ts";
+import type { ElfClass } from "../elf/class.ts";
 import {
   DT_FINI_ARRAY, DT_FINI_ARRAYSZ, DT_GNU_HASH, DT_HASH, DT_INIT_ARRAY, DT_INIT_ARRAYSZ, DT_JMPREL, DT_PLTGOT,
   DT_PLTREL, DT_PLTRELSZ, DT_REL, DT_RELA, DT_RELASZ, DT_RELSZ, DT_STRSZ, DT_STRTAB, DT_SYMTAB,
@@ -14,12 +14,13 @@ import {
   SHT_RELA, SHT_STRTAB, STT_FUNC, STT_GNU_IFUNC, SHT_GNU_versym,
 } from "../elf/consts.ts";
 import { stType, type ElfFile, type Shdr } from "../elf/reader.ts";
-import type { MemoryReader } from "../model/image.ts";
+import { rethrowIfGone } from "../errors.ts";
 import { decodeEhFrameHdr, parseEhFrame } from "./ehframe.ts";
 import { dynValue } from "./dynlink/dynsyms.ts";
 import type { ExeLayout } from "./exelayout.ts";
 import type { SectionPlan } from "./plan.ts";
-import { readExact, readUpTo, rethrowIfGone } from "./target.ts";
+import { RemoteMemory } from "./dynlink/remote.ts";
+import { readGnuHash, readSysvHash } from "./dynlink/symlookup.ts";
 
 const SHF_TLS = 0x400;
 const SHF_INFO_LINK = 0x40;
@@ -70,59 +71,44 @@ export interface HashTables {
   gnuHashSize?: bigint;
 }
 
-const HASH_MAX = 1 << 24;
-
-/** The dynamic symbol count and the hash tables' sizes (the dynamic section has no size tags for them). */
-export function hashTables(mem: MemoryReader, cls: ElfClass, hash: bigint | undefined, gnuHash: bigint | undefined): HashTables | undefined {
+/**
+ * The dynamic symbol count and the hash tables' sizes (the dynamic section has no size tags
+ * for them), from the same bounded table readers the symbol lookup uses (dynlink/symlookup.ts).
+ * A malformed table is a problem, and the other one may still give the count.
+ */
+export function hashTables(rm: RemoteMemory, hash: bigint | undefined, gnuHash: bigint | undefined, problems: string[]): HashTables | undefined {
   let out: HashTables | undefined;
   if (hash !== undefined) {
-    const h = new ByteReader(readExact(mem, hash, 8, ".hash header"));
-    const nbucket = h.u32(0, "nbucket");
-    const nchain = h.u32(4, "nchain");
-    if (nbucket <= HASH_MAX && nchain <= HASH_MAX) out = { nsyms: nchain, hashSize: BigInt((2 + nbucket + nchain) * 4) };
+    const t = attemptTable(problems, ".hash", () => readSysvHash(rm, hash));
+    if (t?.table.kind === "sysv") out = { nsyms: t.nsyms, hashSize: BigInt((2 + t.table.buckets.length + t.table.chains.length) * 4) };
   }
   if (gnuHash === undefined) return out;
-  const h = new ByteReader(readExact(mem, gnuHash, 16, ".gnu.hash header"));
-  const nbuckets = h.u32(0, "nbuckets");
-  const symoffset = h.u32(4, "symoffset");
-  const bloomSize = h.u32(8, "bloom_size");
-  if (nbuckets > HASH_MAX || bloomSize > HASH_MAX || symoffset > HASH_MAX) return out;
-  const bucketsAt = gnuHash + 16n + BigInt(bloomSize * cls.word);
-  const buckets = new ByteReader(readExact(mem, bucketsAt, nbuckets * 4, ".gnu.hash buckets"));
-  let last = 0;
-  for (let i = 0; i < nbuckets; i++) last = Math.max(last, buckets.u32(i * 4, "bucket"));
-  let nsyms = symoffset;
-  if (last >= symoffset) {
-    // Walk the last chain to its end marker (low bit set), bounded.
-    const chainAt = bucketsAt + BigInt(nbuckets * 4);
-    for (let i = last; ; i++) {
-      if (i - last > HASH_MAX) return out;
-      const v = new ByteReader(readExact(mem, chainAt + BigInt((i - symoffset) * 4), 4, ".gnu.hash chain")).u32(0, "chain");
-      if (v & 1) {
-        nsyms = i + 1;
-        break;
-      }
-    }
+  const g = attemptTable(problems, ".gnu.hash", () => readGnuHash(rm, gnuHash));
+  if (g?.table.kind !== "gnu") return out;
+  const gnuHashSize = BigInt(16 + g.table.bloomWords * rm.cls.word + (g.table.buckets.length + g.table.chains.length) * 4);
+  return { ...out, nsyms: out?.nsyms ?? g.nsyms, gnuHashSize };
+}
+
+function attemptTable<T>(problems: string[], what: string, read: () => T): T | undefined {
+  try {
+    return read();
+  } catch (e) {
+    rethrowIfGone(e);
+    problems.push(`${what}: ${(e as Error).message}`);
+    return undefined;
   }
-  const gnuHashSize = BigInt(16 + bloomSize * cls.word + nbuckets * 4 + (nsyms - symoffset) * 4);
-  return { ...out, nsyms: out?.nsyms ?? nsyms, gnuHashSize };
 }
 
 /** Without section headers: what the program headers and the dynamic section state. */
-function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, file: ElfFile | undefined, problems: string[]): SectionPlan[] {
+function fromRuntime(rm: RemoteMemory, layout: ExeLayout, file: ElfFile | undefined, problems: string[]): SectionPlan[] {
+  const { cls } = rm;
   const { bias, phdrs, dynamic } = layout;
   const out: SectionPlan[] = [];
   const d = (t: number) => dynValue(dynamic, t);
   const word = cls.word;
   const interp = phdrs.find((p) => p.p_type === PT_INTERP);
   if (interp) out.push(view(".interp", SHT_PROGBITS, A, interp.p_vaddr + bias, interp.p_memsz || interp.p_filesz));
-  let tables: HashTables | undefined;
-  try {
-    tables = hashTables(mem, cls, d(DT_HASH), d(DT_GNU_HASH));
-  } catch (e) {
-    rethrowIfGone(e);
-    problems.push(`dynamic symbol count: ${(e as Error).message}`);
-  }
+  const tables = hashTables(rm, d(DT_HASH), d(DT_GNU_HASH), problems);
   const nsyms = tables?.nsyms;
   const hash = d(DT_HASH);
   if (hash !== undefined && tables?.hashSize !== undefined)
@@ -146,7 +132,7 @@ function fromRuntime(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, file: 
     const pltgot = d(DT_PLTGOT);
     if (pltgot !== undefined && file) {
       try {
-        const plt = lazyPlt(mem, cls, file, pltgot - layout.bias, layout.bias, pltrelsz / BigInt(ent));
+        const plt = lazyPlt(rm, file, pltgot - layout.bias, layout.bias, pltrelsz / BigInt(ent));
         if (plt) out.push(view(".plt", SHT_PROGBITS, A | SHF_EXECINSTR, plt.addr, plt.size, { align: 16, entsize: PLT_ENTRY }));
       } catch (e) {
         rethrowIfGone(e);
@@ -202,11 +188,11 @@ function gotPlt(cls: ElfClass, dynamic: ExeLayout["dynamic"]): SectionPlan | und
  * has those first values; PLT0 is the 16 bytes before entry 0, and there are J + 1 entries
  * of 16 bytes, J the number of PLT relocations. Anything else: no .plt.
  */
-function lazyPlt(mem: MemoryReader, cls: ElfClass, file: ElfFile, gotLink: bigint, bias: bigint, count: bigint): { addr: bigint; size: bigint } | undefined {
+function lazyPlt(rm: RemoteMemory, file: ElfFile, gotLink: bigint, bias: bigint, count: bigint): { addr: bigint; size: bigint } | undefined {
   if (count <= 0n || count > 1n << 20n) return undefined;
-  const w = cls.word;
+  const w = rm.cls.word;
   const first = new ByteReader(file.readVirtual(gotLink + 3n * BigInt(w), w)).word(0, w, "GOT[3]") + bias;
-  const code = readUpTo(mem, first - 6n, 10);
+  const code = rm.prefix(first - 6n, 10, "PLT entry 0");
   if (code.byteLength < 10) return undefined;
   let entry: bigint;
   if (code[0] === 0xff && (code[1] === 0x25 || code[1] === 0xa3) && code[6] === 0x68) entry = first - 6n;
@@ -216,17 +202,17 @@ function lazyPlt(mem: MemoryReader, cls: ElfClass, file: ElfFile, gotLink: bigin
 }
 
 /** .eh_frame's start and size: from its section header, or eh_frame_ptr of .eh_frame_hdr, sized by walking it. */
-function locateEhFrame(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, sections: SectionPlan[], problems: string[]): { addr: bigint; size: bigint } | undefined {
+function locateEhFrame(rm: RemoteMemory, layout: ExeLayout, sections: SectionPlan[], problems: string[]): { addr: bigint; size: bigint } | undefined {
   const known = sections.find((s) => s.name === ".eh_frame");
   if (known && known.data.kind === "memory") return { addr: known.data.addr, size: known.data.size };
   const hdr = layout.phdrs.find((p) => p.p_type === PT_GNU_EH_FRAME);
   if (!hdr) return undefined;
   try {
     const at = hdr.p_vaddr + layout.bias;
-    const h = decodeEhFrameHdr(readExact(mem, at, hdr.p_memsz, ".eh_frame_hdr"), at, cls.word);
+    const h = decodeEhFrameHdr(rm.bytes(at, hdr.p_memsz, ".eh_frame_hdr"), at, rm.cls.word);
     // Read to the end of what is readable (the segment), then let the walk find the terminator.
-    const bytes = readUpTo(mem, h.ehFramePtr, 16 << 20);
-    const walk = parseEhFrame(bytes, h.ehFramePtr, cls.word);
+    const bytes = rm.prefix(h.ehFramePtr, 16 << 20, ".eh_frame");
+    const walk = parseEhFrame(bytes, h.ehFramePtr, rm.cls.word);
     return { addr: h.ehFramePtr, size: BigInt(walk.end) };
   } catch (e) {
     rethrowIfGone(e);
@@ -240,10 +226,11 @@ function locateEhFrame(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, sect
  * In a file that is neither ET_EXEC nor ET_DYN (ours are ET_NONE or ET_CORE) readelf wants
  * sh_info to name the section relocated: we name the one holding the first r_offset.
  */
-function linkDynamicRelocations(mem: MemoryReader, cls: ElfClass, bias: bigint, sections: SectionPlan[]): void {
+function linkDynamicRelocations(rm: RemoteMemory, bias: bigint, sections: SectionPlan[]): void {
+  const { cls } = rm;
   for (const s of sections) {
     if ((s.type !== SHT_RELA && s.type !== SHT_REL) || s.info || s.infoLink || s.data.kind !== "memory" || s.data.size === 0n) continue;
-    const first = readUpTo(mem, s.data.addr, cls.word);
+    const first = rm.prefix(s.data.addr, cls.word, "r_offset");
     if (first.byteLength < cls.word) continue;
     const r_offset = new ByteReader(first).word(0, cls.word, "r_offset") + bias;
     const target = sections.find((t) => t.data.kind === "memory" && t.type !== SHT_REL && t.type !== SHT_RELA &&
@@ -274,7 +261,8 @@ function exeFunctionNames(file: ElfFile | undefined, bias: bigint, problems: str
   return names;
 }
 
-export function exeSections(mem: MemoryReader, cls: ElfClass, layout: ExeLayout, file: ElfFile | undefined): ExeSections {
+export function exeSections(rm: RemoteMemory, layout: ExeLayout, file: ElfFile | undefined): ExeSections {
+  const { cls } = rm;
   const problems: string[] = [];
   let sections: SectionPlan[];
   let hasShdrs = false;
@@ -286,8 +274,8 @@ export function exeSections(mem: MemoryReader, cls: ElfClass, layout: ExeLayout,
   }
   if (hasShdrs && file) sections = fromSectionHeaders(file, layout.bias);
   else {
-    sections = fromRuntime(mem, cls, layout, file, problems);
-    const eh = locateEhFrame(mem, cls, layout, sections, problems);
+    sections = fromRuntime(rm, layout, file, problems);
+    const eh = locateEhFrame(rm, layout, sections, problems);
     if (eh) sections.push(view(".eh_frame", SHT_PROGBITS, A, eh.addr, eh.size, { align: cls.word }));
   }
   // The original ECFS named the constructor tables .ctors/.dtors; readers written for it look for those.
@@ -297,8 +285,8 @@ export function exeSections(mem: MemoryReader, cls: ElfClass, layout: ExeLayout,
   }
   const got = sections.some((s) => s.name === ".got.plt") ? undefined : gotPlt(cls, layout.dynamic);
   if (got) sections.push(got);
-  linkDynamicRelocations(mem, cls, layout.bias, sections);
-  const ehFrame = locateEhFrame(mem, cls, layout, sections, problems);
+  linkDynamicRelocations(rm, layout.bias, sections);
+  const ehFrame = locateEhFrame(rm, layout, sections, problems);
   const out: ExeSections = { sections, names: exeFunctionNames(file, layout.bias, problems), problems };
   if (ehFrame) out.ehFrame = ehFrame;
   return out;

@@ -4,11 +4,10 @@
 // The check and the write go through one descriptor, so they are about the same file.
 
 import { closeSync, fstatSync, openSync, readSync, writeSync } from "node:fs";
-import { EcfsError, ElfFormatError, OutputError } from "../errors.ts";
+import { EcfsError, ElfFormatError, errorCode, OutputError } from "../errors.ts";
 import { ET_CORE, ET_NONE } from "../elf/consts.ts";
 import { type ByteSource, checkRange } from "../elf/source.ts";
 import { EcfsFile } from "../reader/ecfs.ts";
-import { errorCode } from "../sys/errno.ts";
 
 /** Positioned reads on a descriptor we keep open for the write. */
 class FdSource implements ByteSource {

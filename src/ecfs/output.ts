@@ -7,8 +7,8 @@
 
 import { closeSync, constants, existsSync, ftruncateSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { OutputError } from "../errors.ts";
-import { errorCode } from "../sys/errno.ts";
+import { errorCode, OutputError } from "../errors.ts";
+
 import { linkFd, O_TMPFILE } from "../sys/fs.ts";
 import { checkOutputPath, kernelFileSystem } from "./outpath.ts";
 import type { Sink } from "./write.ts";

@@ -42,11 +42,6 @@ export function procError(e: unknown, call: string, path: string): Error {
   return new SyscallError(`${call} ${path}`, ERRNO[code] ?? 0, code, pid);
 }
 
-/** The target process (or the /proc entry for it) no longer exists. */
-export function isNoSuchProcess(e: unknown): boolean {
-  return e instanceof SyscallError && e.code === "ESRCH";
-}
-
 /** A SyscallError with this errno name (ENOENT, EACCES, ...). */
 export function hasErrno(e: unknown, code: string): e is SyscallError {
   return e instanceof SyscallError && e.code === code;

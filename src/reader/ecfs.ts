@@ -8,7 +8,7 @@
 
 import { ByteReader } from "../elf/bytes.ts";
 import type { ElfClass } from "../elf/class.ts";
-import { EcfsError, ElfFormatError } from "../errors.ts";
+import { EcfsError, ElfFormatError, errorCode } from "../errors.ts";
 import {
   DT_PLTGOT, EM_386, EM_X86_64, emName, ET_CORE, ET_NONE, etName, NOTE_NAME_CORE, NT_FILE, NT_PRPSINFO, PT_NOTE, SHN_UNDEF,
   SHT_DYNSYM, SHT_NOBITS, SHT_RELA, SHT_SYMTAB, STT_GNU_IFUNC,
@@ -19,7 +19,6 @@ import { ElfFile, type Phdr, type Shdr } from "../elf/reader.ts";
 import { type ByteSource, FileSource } from "../elf/source.ts";
 import { SEC } from "../ecfs/sections.ts";
 import { SEC_FDINFO_EXT } from "../ecfs/fdinfo.ts";
-import { errorCode } from "../sys/errno.ts";
 import { type FdInfo, joinFds } from "./fds.ts";
 import {
   type AuxvItem, cString, decodeAuxv, decodePersonality, nulSeparated, type Personality, shlibKind,

@@ -23,8 +23,3 @@ export function errnoName(errno: number): string {
   return NAMES[errno] ?? `errno ${errno}`;
 }
 
-/** Node/Bun fs errors carry `code` ("ENOENT"); this finds it on any thrown value. */
-export function errorCode(e: unknown): string | undefined {
-  if (typeof e === "object" && e !== null && "code" in e && typeof e.code === "string") return e.code;
-  return undefined;
-}

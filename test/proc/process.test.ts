@@ -10,7 +10,8 @@ import { findMapping, readMaps } from "../../src/proc/maps.ts";
 import {
   listTasks, parsePersonality, readCmdline, readComm, readEnviron, readExeLink, readPersonality, splitNul,
 } from "../../src/proc/process.ts";
-import { isNoSuchProcess, readProcFile, readProcLink, readProcText } from "../../src/proc/read.ts";
+import { readProcFile, readProcLink, readProcText } from "../../src/proc/read.ts";
+import { isGone } from "../../src/errors.ts";
 import { compile, firstLine, removeDir, scratchDir, startTarget, type TargetInfo, Targets } from "./fixture.ts";
 import { NO_I386 } from "../helpers/machine.ts";
 
@@ -55,7 +56,7 @@ describe("read.ts", () => {
     }
     expect(err).toBeInstanceOf(SyscallError);
     expect(err).toMatchObject({ code: "ESRCH", errno: 3, pid: p.pid });
-    expect(isNoSuchProcess(err)).toBe(true);
+    expect(isGone(err)).toBe(true);
     expect(() => readMaps(p.pid)).toThrow(/ESRCH/);
     expect(() => readProcLink(`/proc/${info.pid}/fd/999`)).toThrow(expect.objectContaining({ code: "ENOENT", pid: info.pid }));
   });

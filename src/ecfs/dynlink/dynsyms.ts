@@ -63,13 +63,25 @@ export function dynValue(dynamic: readonly Dyn[], tag: number): bigint | undefin
 
 /**
  * A d_ptr value as a runtime address. glibc rewrites the pointer tags of a writable .dynamic in
- * place (elf_get_dynamic_info), but not a read-only one (the vDSO's): a value below the object's
- * base cannot be an address in it yet, so the base is added; a value at or above it already was.
+ * place (elf_get_dynamic_info), but not a read-only one (the vDSO's) and not every tag: a value
+ * below the object's base cannot be an address in it yet, so the base is added; a value at or
+ * above it already was.
  */
+export function runtimePtr(v: bigint, base: bigint, cls: ElfClass): bigint {
+  return base !== 0n && v < base ? wrap(cls, v + base) : v;
+}
+
 export function dynPtr(obj: LoadedObject, cls: ElfClass, tag: number): bigint | undefined {
   const v = dynValue(obj.dynamic, tag);
-  if (v === undefined) return undefined;
-  return obj.base !== 0n && v < obj.base ? wrap(cls, v + obj.base) : v;
+  return v === undefined ? undefined : runtimePtr(v, obj.base, cls);
+}
+
+/** The d_ptr tags of elf(5) and the GNU extensions: their values are addresses. */
+const PTR_TAGS = new Set<bigint>([3n, 4n, 5n, 6n, 7n, 12n, 13n, 17n, 21n, 23n, 25n, 26n, 32n, 0x6ffffef5n, 0x6ffffff0n, 0x6ffffffcn, 0x6ffffffen]);
+
+/** A dynamic section with every pointer tag made a runtime address (runtimePtr). */
+export function runtimeDynamic(dynamic: readonly Dyn[], base: bigint, cls: ElfClass): Dyn[] {
+  return dynamic.map((d) => (PTR_TAGS.has(d.d_tag) ? { d_tag: d.d_tag, d_val: runtimePtr(d.d_val, base, cls) } : d));
 }
 
 function count(v: bigint | undefined, max: number, what: string, at: bigint): number {

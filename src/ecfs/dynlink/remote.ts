@@ -31,9 +31,16 @@ export class RemoteMemory {
     this.#budget = budget;
   }
 
-  #check(addr: bigint, n: number, what: string): void {
+  /** A size from the target (a bigint field) as a read length, or ElfFormatError over the cap. */
+  static length(n: number | bigint, addr: bigint, what: string): number {
+    if (typeof n === "bigint") return n >= 0n && n <= BigInt(MAX_REMOTE_READ) ? Number(n) : RemoteMemory.length(-1, addr, what);
     if (!Number.isSafeInteger(n) || n < 0 || n > MAX_REMOTE_READ)
       throw new ElfFormatError(addr < 0n ? 0n : addr, `${what}: size over the read cap`, n);
+    return n;
+  }
+
+  #check(addr: bigint, n: number, what: string): void {
+    RemoteMemory.length(n, addr, what);
     if (addr < 0n || addr + BigInt(n) > this.limit)
       throw new ElfFormatError(addr < 0n ? 0n : addr, `${what}: address out of range`, `0x${addr.toString(16)}`);
     if (n > this.#budget) throw new ElfFormatError(addr, `${what}: total read budget of the analysis exhausted`, n);
@@ -41,14 +48,16 @@ export class RemoteMemory {
   }
 
   /** Exactly n bytes at addr, or ElfFormatError when part of them is unreadable. */
-  bytes(addr: bigint, n: number, what: string): Uint8Array {
+  bytes(addr: bigint, size: number | bigint, what: string): Uint8Array {
+    const n = RemoteMemory.length(size, addr, what);
     const got = this.prefix(addr, n, what);
     if (got.byteLength < n) throw new ElfFormatError(addr + BigInt(got.byteLength), `${what} unreadable`, n);
     return got;
   }
 
   /** Up to n bytes at addr: the readable prefix (possibly empty). */
-  prefix(addr: bigint, n: number, what: string): Uint8Array {
+  prefix(addr: bigint, size: number | bigint, what: string): Uint8Array {
+    const n = RemoteMemory.length(size, addr, what);
     this.#check(addr, n, what);
     const dst = new Uint8Array(n);
     const got = this.mem.read(addr, dst);

@@ -95,6 +95,9 @@ for (const c of CASES) {
 
     test("the target runs on: not traced, parked threads asleep again, patterns unchanged", async () => {
       const spinning = new Set((fx.info.threads ?? []).filter((t) => !t.blocks).map((t) => t.tid));
+      // Resumed a moment ago, a thread may still be on its way back into its sleep.
+      const asleep = () => taskIds(fx.pid).every((tid) => spinning.has(tid) || taskState(fx.pid, tid) === "S");
+      for (const until = Date.now() + 5000; !asleep() && Date.now() < until; ) await Bun.sleep(5);
       for (const tid of taskIds(fx.pid)) {
         const status = readFileSync(`/proc/${fx.pid}/task/${tid}/status`, "latin1");
         expect(/^TracerPid:\s*(\d+)/m.exec(status)?.[1]).toBe("0");

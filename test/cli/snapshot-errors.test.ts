@@ -30,8 +30,13 @@ function tracerOf(pid: number): string {
   return /^TracerPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "latin1"))?.[1] ?? "?";
 }
 
-/** The fixture is as it was: every thread asleep, untraced, patterns intact. */
-function untouched(pid: number, info: PatternsInfo): void {
+/**
+ * The fixture is as it was: every thread asleep, untraced, patterns intact. A thread resumed
+ * a moment ago may still be on its way back into its sleep (R on a loaded machine): wait for it.
+ */
+async function untouched(pid: number, info: PatternsInfo): Promise<void> {
+  const asleep = () => taskIds(pid).every((tid) => taskState(pid, tid) === "S");
+  for (const until = Date.now() + 5000; !asleep() && Date.now() < until; ) await Bun.sleep(5);
   for (const tid of taskIds(pid)) expect(taskState(pid, tid)).toBe("S");
   expect(tracerOf(pid)).toBe("0");
   for (const r of info.regions) expect(patternMismatch(liveMemory(pid, r.addr, r.len), info.seed, r)).toBe(-1);
@@ -78,7 +83,7 @@ describe("pids that cannot be snapshot", () => {
     expect(oneLine(f)).toBe("ecfs: flip: unknown option -q (see ecfs flip --help)");
     expect(f.code).toBe(2);
     noFilesIn(work);
-    untouched(fx.pid, fx.info);
+    await untouched(fx.pid, fx.info);
     await fx.kill();
   });
 
@@ -118,7 +123,7 @@ describe("pids that cannot be snapshot", () => {
     expect(oneLine(r)).toStartWith(`ecfs: not permitted to trace pid ${fx.pid} (${readFileSync(`/proc/${fx.pid}/comm`, "latin1").trim()}): it runs as root (uid 0) and this process as uid `);
     expect(r.status).toBe(1);
     expect(existsSync("/tmp/nobody-denied.ecfs")).toBe(false);
-    untouched(fx.pid, fx.info);
+    await untouched(fx.pid, fx.info);
     await fx.kill();
   });
 
@@ -149,7 +154,7 @@ describe("outputs that cannot be written: the target is never stopped", () => {
     const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", join(work, "no", "such", "dir", "x.ecfs")]);
     expect(oneLine(r)).toBe(`ecfs: cannot write ${join(work, "no/such/dir/x.ecfs")}: directory ${join(work, "no/such/dir")} does not exist`);
     expect(r.code).toBe(1);
-    untouched(fx.pid, fx.info);
+    await untouched(fx.pid, fx.info);
   });
 
   test("output path is a directory", () => {
@@ -177,7 +182,7 @@ describe("outputs that cannot be written: the target is never stopped", () => {
     }
   });
 
-  test("disk full: a clear message and no partial file", () => {
+  test("disk full: a clear message and no partial file", async () => {
     const full = join(work, "full");
     mkdirSync(full);
     const m = spawnSync("mount", ["-t", "tmpfs", "-o", "size=512k", "tmpfs", full], { encoding: "utf8" });
@@ -186,7 +191,7 @@ describe("outputs that cannot be written: the target is never stopped", () => {
     expect(oneLine(r)).toBe(`ecfs: cannot write ${join(full, "x.ecfs")}: no space left on the device of ${full}`);
     expect(r.code).toBe(1);
     expect(readdirSync(full)).toEqual([]);
-    untouched(fx.pid, fx.info);
+    await untouched(fx.pid, fx.info);
   });
 
   afterAll(async () => {
@@ -207,7 +212,7 @@ describe("targets in unusual states", () => {
     expect(tracerOf(fx.pid)).toBe("0");
     process.kill(fx.pid, "SIGCONT");
     while (taskState(fx.pid, fx.pid) !== "S" && Date.now() < deadline + 5000) await Bun.sleep(5);
-    untouched(fx.pid, fx.info);
+    await untouched(fx.pid, fx.info);
     rmSync(out);
     await fx.kill();
   });
@@ -311,7 +316,7 @@ describe("interruptions", () => {
     await snap.exited;
     const until = Date.now() + 5000;
     while (Date.now() < until && (tracerOf(fx.pid) !== "0" || taskState(fx.pid, fx.pid) !== "S")) await Bun.sleep(5);
-    untouched(fx.pid, fx.info);
+    await untouched(fx.pid, fx.info);
     // The output was an unnamed O_TMPFILE file: the kernel freed it with the killed process.
     expect(readdirSync(dir)).toEqual([]);
     await fx.kill();
@@ -329,7 +334,7 @@ describe("interruptions", () => {
     expect(stderr.trim()).toBe("ecfs: interrupted by SIGINT: the target was resumed and no file was written");
     expect(code).toBe(130);
     noFilesIn(work);
-    untouched(fx.pid, fx.info);
+    await untouched(fx.pid, fx.info);
     await fx.kill();
   });
 });

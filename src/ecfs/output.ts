@@ -4,7 +4,7 @@
 // never follows or reuses someone else's file) renamed over the final name does the same,
 // except that a SIGKILL leaves the temporary file.
 
-import { closeSync, constants, existsSync, ftruncateSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, ftruncateSync, linkSync, openSync, renameSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { OutputError } from "../errors.ts";
 import { errorCode } from "../sys/errno.ts";
@@ -121,6 +121,20 @@ export class AtomicFile implements Sink {
     }
   }
 
+  /**
+   * Name the file without replacing anything (linkNew); closes it and returns the name given.
+   */
+  commitNew(maxSuffix = 999): string {
+    try {
+      const name = this.tmpPath === undefined ? linkNew(this.path, (p) => linkFd(this.#fd, p), maxSuffix) : linkNew(this.path, (p) => linkSync(this.tmpPath!, p), maxSuffix);
+      this.abort(); // the data stays under its name; the descriptor and any temporary name go
+      return name;
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+  }
+
   /** Close and remove what was written; safe to call more than once. */
   abort(): void {
     this.#close();
@@ -137,6 +151,25 @@ export class AtomicFile implements Sink {
       // Already failing or discarding: the file is dropped either way.
     }
   }
+}
+
+/**
+ * Give a file the name `path`, else `path.1`, `path.2`, ... up to maxSuffix, through `link`
+ * (linkat(2) or link(2): both fail with EEXIST on any existing name, a symlink included, and
+ * never follow the new name), so nothing is ever replaced or written through. Returns the name.
+ */
+export function linkNew(path: string, link: (name: string) => void, maxSuffix = 999): string {
+  for (let i = 0; i <= maxSuffix; i++) {
+    const name = i === 0 ? path : `${path}.${i}`;
+    try {
+      link(name);
+      return name;
+    } catch (e) {
+      if (errorCode(e) === "EEXIST") continue;
+      throw explain(path, e, "write");
+    }
+  }
+  throw new OutputError(path, `cannot write ${path}: it and ${maxSuffix} suffixed names exist already`);
 }
 
 function unlinkQuietly(path: string): void {

@@ -107,7 +107,7 @@ export async function runHandler(opts: HandlerOptions): Promise<number> {
     setupProblems.push((e as Error).message);
   }
   if (opts.timeout > 0) libc.alarm(opts.timeout);
-  if (opts.testFail === "crash") libc.kill(process.pid, 11); // SIGSEGV: RLIMIT_CORE 0 and not dumpable, so no core of us
+  if (opts.testFail === "crash") libc.kill(process.pid, 11); // SIGSEGV: not dumpable (selfguard.ts), so no core of us and no second handler
 
   const input = new CoreInput(0);
   let head: KernelCoreHead | undefined;
@@ -130,13 +130,14 @@ export async function runHandler(opts: HandlerOptions): Promise<number> {
     crash = captureCrash(input, head, pid, path, dir);
     file = AtomicFile.create(join(dir, base));
     const out = file;
+    let evicted: string[] = [];
     const w = await writeEcfs(crash.image, out, {
       eType: opts.core ? ET_CORE : ET_NONE,
       heuristics: opts.heuristics,
       exePath: crash.exePath,
       beforeWrite: (layout) => {
         if (opts.testFail === "layout") throw new Error("test switch ECFS_TEST_FAIL=layout");
-        makeRoom(dir, BigInt(layout.fileSize), opts.limits);
+        evicted = makeRoom(dir, BigInt(layout.fileSize), opts.limits).evicted;
       },
     });
     const name = out.commitNew();
@@ -147,7 +148,8 @@ export async function runHandler(opts: HandlerOptions): Promise<number> {
     const warnings = [...setupProblems, ...w.warnings];
     const gaps = w.gaps.length > 0 ? `, ${w.gaps.length} unreadable range(s)` : "";
     const warned = warnings.length > 0 ? `; warnings: ${warnings.slice(0, 3).map((x) => x.slice(0, 200)).join("; ")}${warnings.length > 3 ? ` (+${warnings.length - 3})` : ""}` : "";
-    logLine(opts.log, `${who} ${what}: ECFS ${mib(w.bytes)} (${mib(w.bytesOfMemory)} of memory, ${path} read${gaps}) in ${ms} ms -> ${name}${warned}`, false);
+    const made = evicted.length > 0 ? `; removed the oldest to make room: ${evicted.map((e) => basename(e)).join(" ")}` : "";
+    logLine(opts.log, `${who} ${what}: ECFS ${mib(w.bytes)} (${mib(w.bytesOfMemory)} of memory, ${path} read${gaps}) in ${ms} ms -> ${name}${made}${warned}`, false);
     return 0;
   } catch (e) {
     file?.abort();

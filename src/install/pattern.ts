@@ -24,13 +24,16 @@ export interface PatternOptions {
 export const binPath = (prefix: string): string => join(prefix, "bin", "ecfs");
 export const logPath = (prefix: string): string => join(prefix, "ecfs.log");
 
+/** A literal word of the line: the kernel reads "%" as the start of a specifier, "%%" as "%". */
+export const literal = (word: string): string => word.replace(/%/g, "%%");
+
 export function handlerPattern(o: PatternOptions): string {
-  const words = [`|${binPath(o.prefix)}`, "handler", "-P", "%P"];
+  const words = [`|${literal(binPath(o.prefix))}`, "handler", "-P", "%P"];
   if (o.pidfd) words.push("-F", "%F");
-  if (o.cores !== DEFAULT_CORES) words.push("-d", o.cores);
-  if (logPath(o.prefix) !== DEFAULT_LOG) words.push("--log", logPath(o.prefix));
-  if (o.maxUse) words.push("--max-use", formatSize(o.maxUse));
-  if (o.keepFree) words.push("--keep-free", formatSize(o.keepFree));
+  if (o.cores !== DEFAULT_CORES) words.push("-d", literal(o.cores));
+  if (logPath(o.prefix) !== DEFAULT_LOG) words.push("--log", literal(logPath(o.prefix)));
+  if (o.maxUse) words.push("--max-use", literal(formatSize(o.maxUse)));
+  if (o.keepFree) words.push("--keep-free", literal(formatSize(o.keepFree)));
   if (o.heuristics) words.push("-h");
   if (o.text) words.push("-t");
   return words.join(" ");

@@ -17,6 +17,8 @@ export interface HandlerSetup {
   dir: string;
   cores: string;
   log: string;
+  /** One line per start of the handler (the wrapper appends its arguments). */
+  starts: string;
   /** The program core_pattern runs. */
   program: string;
   /** The core_pattern line, with `extra` options after ours. */
@@ -40,12 +42,14 @@ export function handlerSetup(opts: SetupOptions = {}): HandlerSetup {
   const program = join(dir, "h");
   const run = opts.binary ? `exec ${opts.binary} handler "$@"` : `exec ${process.execPath} ${MAIN} handler "$@"`;
   const env = opts.testFail ? `ECFS_TEST_FAIL=${opts.testFail} ` : "";
-  writeFileSync(program, `#!/bin/sh\n${env}${run}\n`);
+  const starts = join(dir, "starts");
+  writeFileSync(program, `#!/bin/sh\necho "$*" >> ${starts}\n${env}${run}\n`);
   chmodSync(program, 0o755);
   return {
-    dir, cores, log, program,
+    dir, cores, log, starts, program,
     pattern: (extra = []) => {
-      const line = [`|${program}`, "-P", "%P", "-F", "%F", "-d", cores, "--log", log, ...extra].join(" ");
+      // A literal "%" in core_pattern is "%%" (a lone one starts a specifier).
+      const line = [`|${program}`, "-P", "%P", "-F", "%F", "-d", cores, "--log", log, ...extra.map((w) => w.replace(/%/g, "%%"))].join(" ");
       if (line.length > 127) throw new Error(`core_pattern line too long (${line.length}): ${line}`);
       return line;
     },
@@ -61,6 +65,11 @@ export interface Crashed {
   lines: string[];
   /** Files in the cores directory after the crash. */
   files: string[];
+}
+
+/** The handler's starts so far, each as its argument line. */
+export function handlerStarts(setup: HandlerSetup): string[] {
+  return existsSync(setup.starts) ? readFileSync(setup.starts, "utf8").split("\n").filter((l) => l !== "") : [];
 }
 
 export function logLines(setup: HandlerSetup): string[] {

@@ -52,6 +52,32 @@ function openLock(): number {
   return openSync(LOCK_PATH, "a", 0o666);
 }
 
+const timedOut = (fd: number): Error => {
+  closeSync(fd);
+  return new Error(`${LOCK_PATH}: another process kept core_pattern for ${LOCK_TIMEOUT_MS / 1000} s`);
+};
+
+/** The locked fd; polls, so another async holder in this process can finish meanwhile. */
+async function acquire(): Promise<number> {
+  const fd = openLock();
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  while (!tryLock(fd)) {
+    if (Date.now() > deadline) throw timedOut(fd);
+    await Bun.sleep(20);
+  }
+  return fd;
+}
+
+function acquireSync(): number {
+  const fd = openLock();
+  const deadline = Date.now() + LOCK_TIMEOUT_MS;
+  while (!tryLock(fd)) {
+    if (Date.now() > deadline) throw timedOut(fd);
+    Bun.sleepSync(20);
+  }
+  return fd;
+}
+
 function save(): Saved {
   return { pattern: readFileSync(CORE_PATTERN, "utf8").replace(/\n$/, ""), pipeLimit: readFileSync(CORE_PIPE_LIMIT, "utf8").trim() };
 }
@@ -77,15 +103,7 @@ function release(fd: number, saved: Saved | undefined): void {
  * restored afterwards whatever happens. Only one such block runs at a time on the machine.
  */
 export async function withCorePattern<T>(pattern: string, pipeLimit: number | undefined, fn: () => Promise<T>): Promise<T> {
-  const fd = openLock();
-  const deadline = Date.now() + LOCK_TIMEOUT_MS;
-  while (!tryLock(fd)) {
-    if (Date.now() > deadline) {
-      closeSync(fd);
-      throw new Error(`${LOCK_PATH}: another process kept core_pattern for ${LOCK_TIMEOUT_MS / 1000} s`);
-    }
-    await Bun.sleep(20);
-  }
+  const fd = await acquire();
   let saved: Saved | undefined;
   try {
     saved = save();
@@ -96,17 +114,25 @@ export async function withCorePattern<T>(pattern: string, pipeLimit: number | un
   }
 }
 
+/**
+ * Run `fn` holding the lock, for code that sets core_pattern itself (ecfs install): both values
+ * are saved first and put back afterwards whatever happens.
+ */
+export async function withCoreSettingsLocked<T>(fn: () => Promise<T>): Promise<T> {
+  const fd = await acquire();
+  let saved: Saved | undefined;
+  try {
+    saved = save();
+    pending = saved;
+    return await fn();
+  } finally {
+    release(fd, saved);
+  }
+}
+
 /** The same for synchronous callers (test/helpers/kernelcore.ts). */
 export function withCorePatternSync<T>(pattern: string, pipeLimit: number | undefined, fn: () => T): T {
-  const fd = openLock();
-  const deadline = Date.now() + LOCK_TIMEOUT_MS;
-  while (!tryLock(fd)) {
-    if (Date.now() > deadline) {
-      closeSync(fd);
-      throw new Error(`${LOCK_PATH}: another process kept core_pattern for ${LOCK_TIMEOUT_MS / 1000} s`);
-    }
-    Bun.sleepSync(20);
-  }
+  const fd = acquireSync();
   let saved: Saved | undefined;
   try {
     saved = save();

@@ -5,6 +5,7 @@
 // eu-readelf and objdump read both forms cleanly; `ecfs read -e --json` agrees with gdb.
 
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { copyFileSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
 import { buildFixture, killAllFixtures, startFixture, type BuildOptions } from "../helpers/fixtures.ts";
@@ -147,4 +148,20 @@ crashCase({ name: "SIGSEGV in the 4th of 8 threads of an i386 program", how: "se
 
 test("the cores directories hold nothing but the crash files", () => {
   for (const s of setups) expect(readdirSync(s.cores).every((f) => /^crasher-[\w-]*\.\d+$/.test(f))).toBe(true);
+});
+
+test("a crash and a snapshot of the same program give the same sections", async () => {
+  const setup = handlerSetup();
+  setups.push(setup);
+  const exe = buildFixture("crasher", { libs: ["-pthread"] });
+  const fx = await startFixture<CrasherInfo>(exe, ["segv", "--threads"]);
+  const snap = join(setup.dir, "snapshot.ecfs");
+  expect(ecfs(["snapshot", "-p", String(fx.pid), "-o", snap]).code).toBe(0);
+  const crashed = await crashOne(setup, 4, { pid: fx.pid, proc: fx.proc });
+  const file = join(setup.cores, `${basename(exe).slice(0, 15)}.${crashed.pid}`);
+  const names = (f: string) =>
+    [...spawnSync("readelf", ["-S", "-W", f], { encoding: "utf8" }).stdout.matchAll(/^\s+\[\s*\d+\]\s+(\S+)\s+(\S+)/gm)].map((m) => `${m[1]} ${m[2]}`);
+  expect(names(file).length).toBeGreaterThan(40);
+  // The same sections; only the .stack.<tid> follow the thread order (a crash: the faulting thread first).
+  expect(names(file).sort()).toEqual(names(snap).sort());
 });

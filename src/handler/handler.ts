@@ -61,6 +61,16 @@ function memoryPath(): MemoryPath {
 
 const mib = (n: number | bigint) => `${(Number(n) / 1048576).toFixed(1)} MiB`;
 
+/** Our peak resident set so far (VmHWM), for the log line. */
+function peakRss(): string {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    return kb === undefined ? "?" : `${(Number(kb) / 1024).toFixed(0)} MiB`;
+  } catch {
+    return "?";
+  }
+}
+
 /** The directory must be a real directory, not a symlink someone planted. */
 function checkDir(dir: string): void {
   const st = lstatSync(dir);
@@ -149,7 +159,7 @@ export async function runHandler(opts: HandlerOptions): Promise<number> {
     const gaps = w.gaps.length > 0 ? `, ${w.gaps.length} unreadable range(s)` : "";
     const warned = warnings.length > 0 ? `; warnings: ${warnings.slice(0, 3).map((x) => x.slice(0, 200)).join("; ")}${warnings.length > 3 ? ` (+${warnings.length - 3})` : ""}` : "";
     const made = evicted.length > 0 ? `; removed the oldest to make room: ${evicted.map((e) => basename(e)).join(" ")}` : "";
-    logLine(opts.log, `${who} ${what}: ECFS ${mib(w.bytes)} (${mib(w.bytesOfMemory)} of memory, ${path} read${gaps}) in ${ms} ms -> ${name}${made}${warned}`, false);
+    logLine(opts.log, `${who} ${what}: ECFS ${mib(w.bytes)} (${mib(w.bytesOfMemory)} of memory, ${path} read${gaps}) in ${ms} ms, peak RSS ${peakRss()} -> ${name}${made}${warned}`, false);
     return 0;
   } catch (e) {
     file?.abort();

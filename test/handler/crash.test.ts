@@ -87,7 +87,7 @@ function crashCase(c: Case): void {
       expect(crashed.lines).toHaveLength(1);
       const line = crashed.lines[0]!;
       expect(line).toContain(`pid ${crashed.pid} (${comm}) ${sig.name}`);
-      expect(line).toMatch(/ ip 0x[0-9a-f]+, \d+ thread\(s\): ECFS [\d.]+ MiB \([\d.]+ MiB of memory, direct read(, \d+ unreadable range\(s\))?\) in \d+ ms -> /);
+      expect(line).toMatch(/ ip 0x[0-9a-f]+, \d+ thread\(s\): ECFS [\d.]+ MiB \([\d.]+ MiB of memory, direct read(, \d+ unreadable range\(s\))?\) in \d+ ms, peak RSS \d+ MiB -> /);
       expect(line).toContain(`-> ${file}`);
       expect(crashed.files).toEqual([`${comm}.${crashed.pid}`]);
       const st = statSync(file);

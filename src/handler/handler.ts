@@ -10,10 +10,11 @@ import { basename, dirname, join } from "node:path";
 import { captureCrash, type Crash, type MemoryPath } from "../capture/kernel/crash.ts";
 import { readCoreHead, type KernelCoreHead } from "../capture/kernel/head.ts";
 import { CoreInput } from "../capture/kernel/input.ts";
-import { decodeKernelNotes, signalOf } from "../capture/kernel/notes.ts";
+import { decodeKernelNotes, signalOf, type KernelNotes } from "../capture/kernel/notes.ts";
 import { SpoolFile } from "../capture/kernel/spool.ts";
 import { AtomicFile, linkNew } from "../ecfs/output.ts";
 import { writeEcfs } from "../ecfs/pipeline.ts";
+import type { ElfClass } from "../elf/class.ts";
 import { ET_CORE, ET_NONE } from "../elf/consts.ts";
 import { signalName } from "../reader/threads.ts";
 import { linkFd } from "../sys/fs.ts";
@@ -39,7 +40,7 @@ export interface HandlerOptions {
   core: boolean;
   /** Seconds after which the kernel kills us (SIGALRM), however stuck we are; 0 for none. */
   timeout: number;
-  /** ECFS_TEST_FAIL, read from the environment only by the CLI: "layout" or "crash". */
+  /** ECFS_TEST_FAIL, read from the environment only by the CLI: "layout", "crash" or "hang". */
   testFail?: string;
 }
 
@@ -78,11 +79,10 @@ function checkDir(dir: string): void {
 }
 
 /** Pointer, fault address and signal of the crash, for the log line. */
-function describe(head: KernelCoreHead): string {
-  const d = decodeKernelNotes(head.cls, head.notes);
-  const s = signalOf(head.cls, d.siginfo);
+function describe(cls: ElfClass, d: KernelNotes): string {
+  const s = signalOf(cls, d.siginfo);
   const regs = new DataView(d.threads[0]!.regs.buffer, d.threads[0]!.regs.byteOffset);
-  const ip = head.cls.word === 8 ? regs.getBigUint64(16 * 8, true) : BigInt(regs.getUint32(12 * 4, true));
+  const ip = cls.word === 8 ? regs.getBigUint64(16 * 8, true) : BigInt(regs.getUint32(12 * 4, true));
   const at = s.addr === undefined ? "" : ` at 0x${s.addr.toString(16)}`;
   return `${s.signo === 0 ? "no signal" : signalName(s.signo)}${at} ip 0x${ip.toString(16)}, ${d.threads.length} thread(s)`;
 }
@@ -125,12 +125,13 @@ export async function runHandler(opts: HandlerOptions): Promise<number> {
   let file: AtomicFile | undefined;
   let who = `pid ${opts.pid ?? opts.nsPid ?? "?"}`;
   let what = "";
-  let dir = opts.out ? dirname(opts.out) : opts.cores;
+  const dir = opts.out ? dirname(opts.out) : opts.cores;
   let base = opts.out ? basename(opts.out) : "";
   try {
     head = readCoreHead(input);
-    what = describe(head);
+    if (opts.testFail === "hang") for (;;); // stuck with the process held: only the alarm ends this
     const d = decodeKernelNotes(head.cls, head.notes);
+    what = describe(head.cls, d);
     const comm = d.prpsinfo.pr_fname;
     const pid = findPid(opts, d.prpsinfo.pr_pid);
     who = `pid ${pid} (${comm})`;
@@ -171,7 +172,6 @@ export async function runHandler(opts: HandlerOptions): Promise<number> {
     } else {
       try {
         if (!base) base = `${safeName("unknown")}.${opts.pid ?? opts.nsPid ?? process.pid}`;
-        dir ||= opts.cores;
         const raw = saveRawCore(dir, base, input, crash, opts.limits, head?.size);
         outcome = `ECFS not written (${reason}); raw core ${mib(input.position)} -> ${raw}`;
       } catch (e2) {

@@ -126,6 +126,18 @@ test("a crash of the handler itself starts no second handler and leaves the cras
   expect(logLines(s)).toEqual([]);
 });
 
+test("a handler stuck for good is ended by its --timeout alarm, and the crashing process goes", async () => {
+  const s = setup({ testFail: "hang" });
+  const fx = await start();
+  const t0 = performance.now();
+  const c = await crashOne(s, 4, { pid: fx.pid, proc: fx.proc }, { extra: ["--timeout", "2"], expectLine: false });
+  const ms = performance.now() - t0;
+  expect(c.signal).toBe("SIGSEGV");
+  expect(ms).toBeGreaterThan(1900); // held by the stuck handler until the alarm
+  expect(handlerStarts(s)).toHaveLength(1);
+  expect(c.files).toEqual([]);
+});
+
 test("sixteen processes crashing at once are all captured (core_pipe_limit 16)", async () => {
   const s = setup();
   const fxs = await Promise.all(Array.from({ length: 16 }, () => start()));
@@ -168,4 +180,34 @@ test("--max-use: the oldest of our files go first, and nothing that is not ours"
   expect(ours.map((p) => existsSync(p))).toEqual([true, false, false]);
   for (const p of Object.values(others)) expect(lstatSync(p)).toBeDefined();
   expect(existsSync(join(s.cores, `${COMM}.${fx.pid}`))).toBe(true);
+});
+
+describe("options on the core_pattern line", () => {
+  test("the original's line (-t -h -e %e -p %p -o DIR/%e.%p) keeps working", async () => {
+    const s = setup();
+    const fx = await start();
+    const c = await crashAll(s, 4, [{ pid: fx.pid, proc: fx.proc }], { extra: [], line: `|${s.program} -t -h -e %e -p %p -o ${s.cores}/%e.%p --log ${s.log}` });
+    expect(c[0]!.files).toEqual([`${COMM}.${fx.pid}`]);
+    const j = JSON.parse(ecfs(["read", "-P", "--json", join(s.cores, c[0]!.files[0]!)]).stdout) as { personality: { heuristics: boolean } };
+    expect(j.personality.heuristics).toBe(true);
+  });
+
+  test("--core writes ET_CORE, which gdb opens as it is", async () => {
+    const s = setup();
+    const fx = await start();
+    const c = await crashOne(s, 4, { pid: fx.pid, proc: fx.proc }, { extra: ["--core"] });
+    const file = join(s.cores, c.files[0]!);
+    expect(spawnSync("readelf", ["-h", file], { encoding: "utf8" }).stdout).toMatch(/Type:\s+CORE/);
+    expect(gdbCrashView(exe, file).signo).toBe(11);
+  });
+
+  test("an unknown option is logged, nothing is written, and the process is not held", async () => {
+    const s = setup();
+    const fx = await start();
+    const c = await crashOne(s, 4, { pid: fx.pid, proc: fx.proc }, { extra: ["--bogus"], expectLine: false });
+    expect(c.signal).toBe("SIGSEGV");
+    expect(c.files).toEqual([]);
+    for (let i = 0; i < 200 && logLines(s).length === 0; i++) await Bun.sleep(25);
+    expect(logLines(s)).toEqual([expect.stringContaining("unknown option --bogus; no file written")]);
+  });
 });

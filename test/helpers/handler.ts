@@ -99,8 +99,8 @@ export interface Victim {
  * (SIGUSR1) at once, wait until each has died (a crash whose process never dies is a hang: the
  * guard kills it and the test fails) and each has its log line.
  */
-export async function crashAll(setup: HandlerSetup, pipeLimit: number, victims: Victim[], opts: { extra?: string[]; expectLine?: boolean } = {}): Promise<Crashed[]> {
-  return withCorePattern(setup.pattern(opts.extra), pipeLimit, async () => {
+export async function crashAll(setup: HandlerSetup, pipeLimit: number, victims: Victim[], opts: { extra?: string[]; expectLine?: boolean; line?: string } = {}): Promise<Crashed[]> {
+  return withCorePattern(opts.line ?? setup.pattern(opts.extra), pipeLimit, async () => {
     for (const v of victims) process.kill(v.pid, "SIGUSR1");
     const HANG_MS = 120_000;
     const results = await Promise.all(victims.map(async (v) => {

@@ -151,6 +151,19 @@ test.skipIf(NO_MUSL !== undefined)("the musl build captures a crash end to end",
   expect(readelfCheck(join(s.cores, c.files[0]!)).problems.filter((p) => !/Unknown note type|<unknown>/.test(p))).toEqual([]);
 });
 
+test("the compiled binary run as ecfs_snapshot snapshots, and as et_flip flips", async () => {
+  const fx = await startFixture<CrasherInfo>(exe, ["segv"]);
+  try {
+    const out = join(dist, "snap.ecfs");
+    const r = spawnSync(join(dist, "ecfs_snapshot"), ["-p", String(fx.pid), "-o", out], { encoding: "utf8" });
+    expect(r.status).toBe(0);
+    expect(spawnSync(join(dist, "et_flip"), [out], { encoding: "utf8" }).stdout).toContain("ET_NONE -> ET_CORE");
+    expect(spawnSync("readelf", ["-h", out], { encoding: "utf8" }).stdout).toMatch(/Type:\s+CORE/);
+  } finally {
+    await fx.kill();
+  }
+});
+
 test("the compiled binary run as ecfs_handler takes the handler's arguments (argv[0])", async () => {
   expect(readlinkSync(join(dist, "ecfs_handler"))).toBe("ecfs");
   const s = handlerSetup();

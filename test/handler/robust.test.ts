@@ -211,3 +211,24 @@ describe("options on the core_pattern line", () => {
     expect(logLines(s)).toEqual([expect.stringContaining("unknown option --bogus; no file written")]);
   });
 });
+
+test("the log line goes to syslog too: one datagram to the --syslog socket, as syslog(3) sends it", async () => {
+  const s = setup();
+  const sock = join(s.dir, "log.sock");
+  const got = join(s.dir, "datagrams");
+  // An outside listener: Python's socket module binds the AF_UNIX datagram socket.
+  const py = Bun.spawn(["python3", "-c", `
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(60)
+open(sys.argv[2] + ".ready", "w").close()
+with open(sys.argv[2], "wb") as f: f.write(s.recv(65536))
+`, sock, got], { stdout: "ignore", stderr: "pipe" });
+  for (let i = 0; i < 400 && !existsSync(`${got}.ready`); i++) await Bun.sleep(10);
+  const fx = await start();
+  const c = await crashOne(s, 4, { pid: fx.pid, proc: fx.proc }, { extra: ["--syslog", sock] });
+  await py.exited;
+  const dgram = readFileSync(got, "utf8");
+  // <PRI> = LOG_USER (8) | LOG_WARNING (4); then the tag, the handler's pid, and the line.
+  expect(dgram).toMatch(/^<12>ecfs\[\d+\]: pid \d+ /);
+  expect(c.lines[0]).toContain(dgram.slice(dgram.indexOf("]: ") + 3));
+});

@@ -109,12 +109,13 @@ function saveRawCore(dir: string, base: string, input: CoreInput, crash: Crash |
 /** Runs the handler; returns the exit status. Never throws, never prints. */
 export async function runHandler(opts: HandlerOptions): Promise<number> {
   const t0 = performance.now();
-  occupyStdio();
   const setupProblems: string[] = [];
-  try {
-    forbidCoreDumps();
-  } catch (e) {
-    setupProblems.push((e as Error).message);
+  for (const step of [occupyStdio, forbidCoreDumps]) {
+    try {
+      step();
+    } catch (e) {
+      setupProblems.push((e as Error).message);
+    }
   }
   if (opts.timeout > 0) libc.alarm(opts.timeout);
   if (opts.testFail === "crash") libc.kill(process.pid, 11); // SIGSEGV: not dumpable (selfguard.ts), so no core of us and no second handler
@@ -137,8 +138,8 @@ export async function runHandler(opts: HandlerOptions): Promise<number> {
     who = `pid ${pid} (${comm})`;
     base ||= `${safeName(comm)}.${pid}`;
     checkDir(dir);
-    const path = memoryPath();
-    crash = captureCrash(input, head, pid, path, dir);
+    crash = captureCrash(input, head, pid, memoryPath(), dir);
+    const path = crash.path;
     file = AtomicFile.create(join(dir, base));
     const out = file;
     let evicted: string[] = [];

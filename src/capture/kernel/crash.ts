@@ -91,6 +91,12 @@ function readOmitted(loads: Phdr[], image: ProcessImage, mem: MemoryReader, extr
   return out;
 }
 
+/** Can the dying process's memory be read in place? Tried on the first byte of a readable mapping the kernel dumps. */
+function readsInPlace(image: ProcessImage, mem: MemoryReader): boolean {
+  const m = image.mappings.find((x) => x.perms.startsWith("r") && isDumpable(x));
+  return m === undefined || mem.read(m.start, new Uint8Array(1)) === 1;
+}
+
 /**
  * Build the image of the crashing `pid` whose core head was just read from `input`. The stream
  * path needs `spoolDir` (the cores directory) for its unnamed files and reads stdin to EOF.
@@ -118,7 +124,8 @@ export function captureCrash(input: CoreInput, head: KernelCoreHead, pid: number
       cls: head.cls, info: readInfo(pid, mapsText, decoded.auxv, problems), threads: decoded.threads, mappings, mem: live, problems,
       kernelNotes: head.notes.map((n) => ({ name: n.name, type: n.type, desc: n.desc })),
     };
-    if (path === "direct") return { image, decoded, path, exePath, close: () => (live.close(), closeExe()) };
+    if (path === "direct" && readsInPlace(image, live)) return { image, decoded, path, exePath, close: () => (live.close(), closeExe()) };
+    if (path === "direct") problems.push("the process's memory could not be read in place (ptrace_scope, a security module?): taken from the kernel's core");
 
     spool = new SpoolFile(spoolDir);
     extras = new SpoolFile(spoolDir);
@@ -130,7 +137,7 @@ export function captureCrash(input: CoreInput, head: KernelCoreHead, pid: number
     extras.finish();
     image.mem = new SpoolMemory(spool, head.loads, extras, omitted);
     const [sp, ex] = [spool, extras];
-    return { image, decoded, path, spool: sp, exePath, close: () => (sp.close(), ex.close(), closeExe()) };
+    return { image, decoded, path: "stream", spool: sp, exePath, close: () => (sp.close(), ex.close(), closeExe()) };
   } catch (e) {
     live.close();
     closeExe();

@@ -1,17 +1,23 @@
-// bun run build [TARGET...]: single-file executables with `bun build --compile`, one per
-// target (default: this machine's), in dist/, each with a `readecfs` link beside it.
-// Other targets (bun-linux-x64-musl, bun-linux-arm64, ...) fetch their runtime from the npm
-// registry. There is no 32-bit Bun: the x86-64 executable snapshots i386 processes too.
+// bun run build [--all] [TARGET...]: single-file executables with `bun build --compile`, one per
+// target (default: this machine's), in dist/, each with the original tools' names as links
+// beside it (readecfs, ecfs_handler, ecfs_snapshot, et_flip: src/main.ts PROGRAM_NAMES).
+// --all adds bun-linux-x64-baseline (CPUs without AVX2) and bun-linux-x64-musl (Alpine and
+// other musl systems) in dist/<target>/. Other targets fetch their runtime from the npm
+// registry. There is no 32-bit Bun: the x86-64 executable captures i386 processes too.
 
 import { mkdirSync, rmSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
 
 const root = join(import.meta.dir, "..");
-const targets = process.argv.slice(2);
+const ALL = ["bun-linux-x64-baseline", "bun-linux-x64-musl"];
+const LINKS = ["readecfs", "ecfs_handler", "ecfs_snapshot", "et_flip"];
+const argv = process.argv.slice(2);
+const named = argv.filter((a) => a !== "--all");
+const targets: (string | undefined)[] = argv.includes("--all") ? [undefined, ...ALL, ...named.filter((t) => !ALL.includes(t))] : named.length > 0 ? named : [undefined];
 const outDir = process.env.ECFS_DIST ?? join(root, "dist");
 mkdirSync(outDir, { recursive: true });
 
-for (const target of targets.length > 0 ? targets : [undefined]) {
+for (const target of targets) {
   const dir = target ? join(outDir, target) : outDir;
   mkdirSync(dir, { recursive: true });
   const outfile = join(dir, "ecfs");
@@ -22,8 +28,10 @@ for (const target of targets.length > 0 ? targets : [undefined]) {
     process.stderr.write(`build: bun build failed for ${target ?? "this machine"}\n`);
     process.exit(1);
   }
-  const link = join(dir, "readecfs");
-  rmSync(link, { force: true });
-  symlinkSync("ecfs", link);
-  process.stdout.write(`${outfile} (and ${link})\n`);
+  for (const name of LINKS) {
+    const link = join(dir, name);
+    rmSync(link, { force: true });
+    symlinkSync("ecfs", link);
+  }
+  process.stdout.write(`${outfile} (and ${LINKS.join(", ")} beside it)\n`);
 }

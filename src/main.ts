@@ -18,6 +18,9 @@ const COMMANDS: Record<string, () => Promise<AnyCommand>> = {
   snapshot: () => import("./cli/snapshot.ts").then((m) => m.default),
   flip: () => import("./cli/flip.ts").then((m) => m.default),
   read: () => import("./cli/read.ts").then((m) => m.default),
+  handler: () => import("./cli/handler.ts").then((m) => m.default),
+  install: () => import("./cli/install.ts").then((m) => m.install),
+  uninstall: () => import("./cli/install.ts").then((m) => m.uninstall),
 };
 const LIST = `commands: ${Object.keys(COMMANDS).join(", ")}, help`;
 
@@ -42,7 +45,8 @@ async function misplacedOption(words: readonly string[]): Promise<never> {
   const opt = words[0]!;
   const name = opt.replace(/^--?(no-)?/, "").split("=")[0]!;
   const owners: string[] = [];
-  for (const [cmd, load] of Object.entries(COMMANDS)) {
+  // The handler is the kernel's to run, not a person's: never the suggestion.
+  for (const [cmd, load] of Object.entries(COMMANDS).filter(([c]) => c !== "handler")) {
     const args = Object.entries((await load()).args ?? {}) as [string, { type?: string; alias?: string | string[] }][];
     const takes = args.some(([long, d]) => d.type !== "positional" && (opt.startsWith("--") ? long === name : [d.alias ?? []].flat().includes(name)));
     if (takes) owners.push(cmd);
@@ -51,14 +55,21 @@ async function misplacedOption(words: readonly string[]): Promise<never> {
   throw new UsageError(`${opt} goes after the command: ${owners.map((c) => `ecfs ${c} ${words.join(" ")}`).join(", or ")}`);
 }
 
-async function run(words: readonly string[], asReadecfs: boolean): Promise<number> {
-  if (asReadecfs) {
-    if (words.includes("--help")) {
-      const read = await COMMANDS.read!();
-      await help({ ...read, meta: { ...(read.meta as object), name: "readecfs" } });
+/** The original tools' names, as links to this one program: each means one command. */
+export const PROGRAM_NAMES: Record<string, string> = { readecfs: "read", ecfs_handler: "handler", ecfs_snapshot: "snapshot", et_flip: "flip" };
+/** Commands whose -h is an option of theirs, not help: read's --header, the handler's and install's heuristics. */
+const OWN_H = new Set(["read", "handler", "install"]);
+
+async function run(words: readonly string[], program?: string): Promise<number> {
+  const asCommand = program === undefined ? undefined : PROGRAM_NAMES[program];
+  if (asCommand !== undefined) {
+    // The handler never prints (the kernel gave it no stdout or stderr): no help for it either.
+    if (asCommand !== "handler" && words.includes("--help")) {
+      const cmd = await COMMANDS[asCommand]!();
+      await help({ ...cmd, meta: { ...(cmd.meta as object), name: program } });
       return 0;
     }
-    await runCommand(main, { rawArgs: ["read", ...words] });
+    await runCommand(main, { rawArgs: [asCommand, ...words] });
     return 0;
   }
   const [first, ...rest] = words;
@@ -87,7 +98,7 @@ async function run(words: readonly string[], asReadecfs: boolean): Promise<numbe
     const pid = /^\d+$/.test(first) ? `; to snapshot pid ${first}: ecfs snapshot ${first}` : "";
     throw new UsageError(`unknown command ${JSON.stringify(first)} (${LIST})${pid}`);
   }
-  if (rest.includes("--help") || (first !== "read" && rest.includes("-h"))) {
+  if (first !== "handler" && (rest.includes("--help") || (!OWN_H.has(first) && rest.includes("-h")))) {
     await help(await load(), main);
     return 0;
   }
@@ -95,11 +106,12 @@ async function run(words: readonly string[], asReadecfs: boolean): Promise<numbe
   return 0;
 }
 
-// Run as `readecfs`, the arguments are those of `read`. A script keeps its name in argv[1] (bun
-// resolves a symlink there); a compiled binary has its build name in argv[1], how it was run in argv0.
-const asReadecfs = [process.argv[1], process.argv0].some((a) => /^readecfs(\.[jt]s)?$/.test(basename(a ?? "")));
+// Run under one of PROGRAM_NAMES, the arguments are that command's. A script keeps its name in
+// argv[1] (bun resolves a symlink there); a compiled binary has its build name in argv[1], how it
+// was run in argv0.
+const program = [process.argv[1], process.argv0].map((a) => basename(a ?? "").replace(/\.[jt]s$/, "")).find((n) => n in PROGRAM_NAMES);
 try {
-  const code = await run(process.argv.slice(2), asReadecfs);
+  const code = await run(process.argv.slice(2), program);
   if (code !== 0) process.exitCode = code;
 } catch (e) {
   process.exitCode = report(e);

@@ -3,11 +3,9 @@
 // the target. A failure anywhere removes the temporary file and still resumes the target.
 
 import { preflight, withLiveProcess } from "./capture/live.ts";
-import { openExe } from "./capture/exe.ts";
-import { planEcfs } from "./ecfs/build.ts";
-import { layoutCore } from "./ecfs/layout.ts";
 import { AtomicFile } from "./ecfs/output.ts";
-import { writeCore, type Gap } from "./ecfs/write.ts";
+import { writeEcfs } from "./ecfs/pipeline.ts";
+import type { Gap } from "./ecfs/write.ts";
 import { ET_CORE, ET_NONE } from "./elf/consts.ts";
 import { InterruptedError } from "./errors.ts";
 
@@ -66,24 +64,8 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
     const late: string[] = [];
     const capture = { lowPause: opts.lowPause ?? false, onResume: () => void (resumedAt ??= performance.now()), late };
     const written = await withLiveProcess(target, async (image) => {
-      const warnings: string[] = [...image.problems];
-      const exe = openExe(`/proc/${image.info.pid}/exe`);
-      if (exe.problem) warnings.push(exe.problem);
-      let plan;
-      try {
-        const r = planEcfs(image, exe, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false });
-        plan = r.plan;
-        warnings.push(...r.problems);
-      } finally {
-        exe.close();
-      }
-      const layout = layoutCore(plan);
-      await checkpoint();
-      const stats = await writeCore(plan, layout, file, image.mem, { checkpoint });
-      return {
-        path, pid: image.info.pid, threads: image.threads.length, mappings: plan.loads.length,
-        bytes: layout.fileSize, bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps, warnings,
-      };
+      const w = await writeEcfs(image, file, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false, checkpoint });
+      return { path, pid: image.info.pid, ...w };
     }, capture);
     // Named only after the target runs again: nothing about the file need pause it.
     file.commit();

@@ -4,7 +4,9 @@
 // keeps the last of `-p 1 -p 2` and reads `-p=7930` as "=7930", all without a word.
 
 import * as v from "valibot";
+import { isAbsolute } from "node:path";
 import { UsageError } from "../errors.ts";
+import { parseSize } from "../handler/storage.ts";
 
 const Pid = v.pipe(
   v.string("a pid is required (ecfs snapshot -p PID, or ecfs snapshot PID)"),
@@ -22,6 +24,63 @@ export const SnapshotOptionsSchema = v.object({
   core: v.boolean(),
   lowPause: v.boolean(),
   force: v.boolean(),
+});
+
+/** A pid the kernel put on the handler's command line; absent or empty means "not given". */
+const OptionalPid = v.optional(v.union([v.literal(""), Pid]));
+const blankToUndefined = <T>(x: T | "" | undefined): T | undefined => (x === "" ? undefined : x);
+
+const Size = (what: string) =>
+  v.optional(v.pipe(
+    v.string(),
+    v.transform((s) => parseSize(s.trim())),
+    v.check((s) => s !== undefined, `${what} must be bytes with an optional K, M, G or T, or a percentage (e.g. 2G, 10%)`),
+    v.transform((s) => s!),
+  ));
+
+const AbsolutePath = (what: string) =>
+  v.pipe(v.string(`${what} is required`), v.nonEmpty(`${what} is empty`), v.check((p) => isAbsolute(p), `${what} must be an absolute path (the handler runs in /)`));
+
+export const HandlerOptionsSchema = v.object({
+  pid: v.pipe(OptionalPid, v.transform(blankToUndefined)),
+  nsPid: v.pipe(OptionalPid, v.transform(blankToUndefined)),
+  pidfd: v.pipe(
+    v.optional(v.string()),
+    v.check((s) => s === undefined || /^\d{0,9}$/.test(s.trim()), "the pidfd must be a descriptor number (or empty)"),
+    v.transform((s) => (s === undefined || s.trim() === "" ? undefined : Number(s))),
+  ),
+  out: v.optional(AbsolutePath("the output file")),
+  cores: AbsolutePath("the cores directory"),
+  logFile: AbsolutePath("the log file"),
+  syslog: v.string(),
+  maxUse: Size("--max-use"),
+  keepFree: Size("--keep-free"),
+  timeout: v.pipe(v.string(), v.regex(/^\d{1,7}$/, "--timeout must be whole seconds"), v.transform(Number)),
+  heuristics: v.boolean(),
+  core: v.boolean(),
+});
+
+/** core_pipe_limit: how many crashes the kernel lets handlers run for at once. */
+const PipeLimit = v.pipe(
+  v.string(),
+  v.regex(/^\d{1,4}$/, "--pipe-limit must be a whole number"),
+  v.transform(Number),
+  v.minValue(1, "--pipe-limit must be 1 or more: with 0 the kernel does not wait for the handler, which then copies memory from the slower stream"),
+  v.maxValue(1024, "--pipe-limit above 1024 lets too many handlers run at once"),
+);
+
+export const InstallOptionsSchema = v.object({
+  prefix: AbsolutePath("--prefix"),
+  cores: v.optional(AbsolutePath("--cores")),
+  pipeLimit: PipeLimit,
+  maxUse: Size("--max-use"),
+  keepFree: Size("--keep-free"),
+  heuristics: v.boolean(),
+  text: v.boolean(),
+});
+
+export const UninstallOptionsSchema = v.object({
+  prefix: AbsolutePath("--prefix"),
 });
 
 export const FlipOptionsSchema = v.object({
@@ -43,9 +102,10 @@ export interface Words {
  * `--name=VALUE`, `-xVALUE`, `-x VALUE`, clustered boolean `-xy`, `--name`/`--no-name` and
  * `--name=true|false` for a boolean, `--` ending the options. UsageError, naming the form that
  * works, for an unknown option, a value a boolean does not take, a string option given twice or
- * without its value, `-x=VALUE`, and a boolean given both ways.
+ * without its value, `-x=VALUE`, and a boolean given both ways. `emptyValues` lets a string
+ * option take "" (core_pattern's %F expands to nothing on a kernel without it).
  */
-export function parseWords(command: string, words: readonly string[], defs: ArgDefs): Words {
+export function parseWords(command: string, words: readonly string[], defs: ArgDefs, opts: { emptyValues?: boolean } = {}): Words {
   const fail = (msg: string): never => {
     throw new UsageError(`${command}: ${msg}`);
   };
@@ -63,7 +123,8 @@ export function parseWords(command: string, words: readonly string[], defs: ArgD
     return `${short ? `-${short} ${hint}, -${short}${hint}, ` : ""}--${name} ${hint} or --${name}=${hint}`;
   };
   const setString = (name: string, shown: string, value: string | undefined): void => {
-    if (value === undefined || value === "" || (value.startsWith("-") && value.length > 1)) fail(`${shown} needs a value (${forms(name)})`);
+    // An empty value is refused, except where the kernel may expand a specifier to nothing (the handler).
+    if (value === undefined || (value === "" && !opts.emptyValues) || (value.startsWith("-") && value.length > 1)) fail(`${shown} needs a value (${forms(name)})`);
     const before = given.get(name);
     if (before !== undefined) fail(`${before} and ${shown} ${value}: --${name} is given twice; give it once`);
     given.set(name, `${shown} ${value}`);

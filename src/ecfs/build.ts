@@ -14,6 +14,7 @@ import { dynPtr, dynValue } from "./dynlink/dynsyms.ts";
 import { exeLayout } from "./exelayout.ts";
 import { exeSections } from "./exesections.ts";
 import { librarySections, loadedLibraries } from "./libsections.ts";
+import { coreNotesFromKernel } from "./kernelnotes.ts";
 import { buildCoreNotes, encodeNotes } from "./notes.ts";
 import type { CorePlan, LoadPlan, SectionPlan } from "./plan.ts";
 import { baseSections, exeMappings, type ExeInfo } from "./sections.ts";
@@ -73,7 +74,9 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
   const mappings = representable(image);
   const img = { ...image, mappings };
   const { cls, mem } = image;
-  const core = buildCoreNotes(cls, image.info, image.threads, mappings, image.xsaveLayout);
+  const core = image.kernelNotes
+    ? coreNotesFromKernel(cls, image.kernelNotes, image.threads)
+    : buildCoreNotes(cls, image.info, image.threads, mappings, image.xsaveLayout);
   const loads: LoadPlan[] = mappings.map((m) => ({
     vaddr: m.start,
     memsz: m.end - m.start,

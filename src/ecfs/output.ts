@@ -59,9 +59,12 @@ export class AtomicFile implements Sink {
   /**
    * OutputError at once if `path` may not be written (ecfs/outpath.ts): an existing regular
    * file only with `force`. `unnamed: false` skips O_TMPFILE and uses the temporary name from the start.
+   * `suffixed`: the file will be named by commitNew, which takes `path` or the first free
+   * `path.N` and never replaces or follows anything, so whatever is at `path` now is no reason
+   * to refuse (the crash handler's cores directory).
    */
-  static create(path: string, mode = 0o600, { unnamed = true, force = false }: { unnamed?: boolean; force?: boolean } = {}): AtomicFile {
-    checkOutputPath(path, force);
+  static create(path: string, mode = 0o600, { unnamed = true, force = false, suffixed = false }: { unnamed?: boolean; force?: boolean; suffixed?: boolean } = {}): AtomicFile {
+    if (!suffixed) checkOutputPath(path, force);
     const dir = dirname(path);
     try {
       // Naming it later goes through /proc/self/fd; without /proc, use a temporary name.
@@ -150,6 +153,20 @@ export class AtomicFile implements Sink {
     if (!st.isFile()) checkOutputPath(this.path, true);
   }
 
+  /**
+   * Name the file without replacing anything (linkNew); closes it and returns the name given.
+   */
+  commitNew(maxSuffix = 999): string {
+    try {
+      const name = this.tmpPath === undefined ? linkNew(this.path, (p) => linkFd(this.#fd, p), maxSuffix) : linkNew(this.path, (p) => linkSync(this.tmpPath!, p), maxSuffix);
+      this.abort(); // the data stays under its name; the descriptor and any temporary name go
+      return name;
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+  }
+
   /** Close and remove what was written; safe to call more than once. */
   abort(): void {
     this.#close();
@@ -166,6 +183,25 @@ export class AtomicFile implements Sink {
       // Already failing or discarding: the file is dropped either way.
     }
   }
+}
+
+/**
+ * Give a file the name `path`, else `path.1`, `path.2`, ... up to maxSuffix, through `link`
+ * (linkat(2) or link(2): both fail with EEXIST on any existing name, a symlink included, and
+ * never follow the new name), so nothing is ever replaced or written through. Returns the name.
+ */
+export function linkNew(path: string, link: (name: string) => void, maxSuffix = 999): string {
+  for (let i = 0; i <= maxSuffix; i++) {
+    const name = i === 0 ? path : `${path}.${i}`;
+    try {
+      link(name);
+      return name;
+    } catch (e) {
+      if (errorCode(e) === "EEXIST") continue;
+      throw explain(path, e, "write");
+    }
+  }
+  throw new OutputError(path, `cannot write ${path}: it and ${maxSuffix} suffixed names exist already`);
 }
 
 function unlinkQuietly(path: string): void {

@@ -115,4 +115,9 @@ export interface ProcessImage {
   problems: string[];
   /** NT_X86_XSAVE_LAYOUT payload (struct x86_xfeat_component[]), when the CPU's layout is known. */
   xsaveLayout?: Uint8Array;
+  /**
+   * The notes of the kernel's own core, in its order (a crash): the file carries these instead
+   * of notes rebuilt from the model, so nothing the kernel wrote is lost.
+   */
+  kernelNotes?: { name: string; type: number; desc: Uint8Array }[];
 }

@@ -87,15 +87,15 @@ describe("the ecfs line itself", () => {
       expect(x.stdout).toContain("USAGE ");
     }
     expect(ecfs(["--help"]).stdout).toContain("help  ");
-    expect(usageLine(["help", "nope"])).toBe('ecfs: no command "nope" to help with (commands: snapshot, flip, read, help)');
+    expect(usageLine(["help", "nope"])).toBe('ecfs: no command "nope" to help with (commands: snapshot, flip, read, handler, install, uninstall, help)');
   });
 
   test("an option before the command names the command that takes it; an unknown word names the commands", () => {
     expect(usageLine(["--pid", "5"])).toBe("ecfs: --pid goes after the command: ecfs snapshot --pid 5");
     expect(usageLine(["--core"])).toBe("ecfs: --core goes after the command: ecfs snapshot --core");
-    expect(usageLine(["--bogus"])).toBe("ecfs: unknown option --bogus: a command comes first (ecfs COMMAND [OPTIONS]; commands: snapshot, flip, read, help)");
-    expect(usageLine(["5"])).toBe('ecfs: unknown command "5" (commands: snapshot, flip, read, help); to snapshot pid 5: ecfs snapshot 5');
-    expect(usageLine(["snap"])).toBe('ecfs: unknown command "snap" (commands: snapshot, flip, read, help)');
+    expect(usageLine(["--bogus"])).toBe("ecfs: unknown option --bogus: a command comes first (ecfs COMMAND [OPTIONS]; commands: snapshot, flip, read, handler, install, uninstall, help)");
+    expect(usageLine(["5"])).toBe('ecfs: unknown command "5" (commands: snapshot, flip, read, handler, install, uninstall, help); to snapshot pid 5: ecfs snapshot 5');
+    expect(usageLine(["snap"])).toBe('ecfs: unknown command "snap" (commands: snapshot, flip, read, handler, install, uninstall, help)');
   });
 
   test("no colour escapes off a terminal or under NO_COLOR; colour on a terminal", () => {

@@ -2,8 +2,9 @@
 // cores of it parked in pause(), written by gdb's gcore and by the kernel itself. The program
 // prints the address of a known marker so tests can find it in the core.
 
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { withCorePattern } from "../helpers/corepattern.ts";
 import { syntheticI386, writeSyntheticI386 } from "../helpers/i386image.ts";
 import { NO_I386 } from "../helpers/machine.ts";
 
@@ -160,7 +161,6 @@ export function kernelCoreUnavailable(): string | undefined {
   return undefined;
 }
 
-const CORE_PATTERN = "/proc/sys/kernel/core_pattern";
 
 /** A core written by the kernel: the parked program, with RLIMIT_CORE raised, killed by SIGABRT. */
 export function kernelCoreOf(exe: string): Promise<CoreRun> {
@@ -172,15 +172,12 @@ export function kernelCoreOf(exe: string): Promise<CoreRun> {
       mkdirSync(d);
       chmodSync(d, 0o777); // the kernel writes the core as the target user
       const { proc, marker, tids } = await parked([...AS_TARGET, "sh", "-c", 'ulimit -c unlimited && exec "$0"', exe], d);
-      // The pattern is read when the core is written: set it just for this crash, restore it after.
-      const old = readFileSync(CORE_PATTERN, "utf8").trimEnd();
-      try {
-        writeFileSync(CORE_PATTERN, join(d, "core.%p"));
+      // The pattern is read when the core is written: set it just for this crash (under the
+      // machine-wide lock), restore it after.
+      await withCorePattern(join(d, "core.%p"), undefined, async () => {
         proc.kill("SIGABRT");
         await proc.exited;
-      } finally {
-        writeFileSync(CORE_PATTERN, old);
-      }
+      });
       const name = readdirSync(d)[0]; // the directory is fresh: whatever is in it is the core
       if (!name || !existsSync(join(d, name))) throw new Error(`no kernel core written in ${d}`);
       return { kind: "kernel" as const, exe, core: join(d, name), pid: proc.pid, tids, marker };

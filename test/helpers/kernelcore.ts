@@ -1,24 +1,18 @@
 // A core written by the kernel itself, as the reference for what gdb can and cannot read
 // from a core on this machine (e.g. gdb 13 loses k0-k7 from the XSAVE note on CPUs whose
 // AVX-512 layout differs from Intel's), and for what a core says of a process we snapshot
-// first. Sets core_pattern for one crash and restores it.
+// first. Sets core_pattern for one crash and restores it, under the machine-wide lock of
+// corepattern.ts.
 
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import { withCorePattern, withCorePatternSync } from "./corepattern.ts";
 import { buildFixture } from "./fixtures.ts";
 import { gdbCoreThreads } from "./gdb.ts";
 
-const CORE_PATTERN = "/proc/sys/kernel/core_pattern";
-
 /** Crash `exe` with core_pattern pointing into `dir`; returns the core's path. */
 export function kernelCore(exe: string, dir: string): string {
-  const old = readFileSync(CORE_PATTERN, "utf8").trimEnd();
-  try {
-    writeFileSync(CORE_PATTERN, join(dir, "kcore.%p"));
-    Bun.spawnSync(["sh", "-c", `ulimit -c unlimited; exec ${exe}`]);
-  } finally {
-    writeFileSync(CORE_PATTERN, old);
-  }
+  withCorePatternSync(join(dir, "kcore.%p"), undefined, () => Bun.spawnSync(["sh", "-c", `ulimit -c unlimited; exec ${exe}`]));
   const name = readdirSync(dir).find((f) => f.startsWith("kcore."));
   if (!name) throw new Error(`the kernel wrote no core for ${exe} into ${dir}`);
   return join(dir, name);
@@ -30,14 +24,10 @@ export function kernelCore(exe: string, dir: string): string {
  * The process must have raised its own RLIMIT_CORE.
  */
 export async function crashIntoCore(pid: number, exited: Promise<unknown>, dir: string, signal: NodeJS.Signals = "SIGABRT"): Promise<string> {
-  const old = readFileSync(CORE_PATTERN, "utf8").trimEnd();
-  try {
-    writeFileSync(CORE_PATTERN, join(dir, "kcore.%p"));
+  await withCorePattern(join(dir, "kcore.%p"), undefined, async () => {
     process.kill(pid, signal);
     await exited;
-  } finally {
-    writeFileSync(CORE_PATTERN, old);
-  }
+  });
   const name = `kcore.${pid}`;
   if (!readdirSync(dir).includes(name)) throw new Error(`the kernel wrote no core for pid ${pid} into ${dir}`);
   return join(dir, name);

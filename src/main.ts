@@ -21,7 +21,9 @@ const main = defineCommand({
 // resolves a symlink there); a compiled binary has its build name in argv[1], how it was run in argv0.
 const asReadecfs = [process.argv[1], process.argv0].some((a) => /^readecfs(\.[jt]s)?$/.test(basename(a ?? "")));
 const rawArgs = asReadecfs ? ["read", ...process.argv.slice(2)] : process.argv.slice(2);
-if (rawArgs.length === 0 || rawArgs.includes("--help") || rawArgs.includes("--version") || (rawArgs.includes("-h") && rawArgs[0] !== "read")) {
+// -h is read's ELF header and snapshot's heuristics (as in the original tools); elsewhere, help.
+const OWN_H = new Set(["read", "snapshot"]);
+if (rawArgs.length === 0 || rawArgs.includes("--help") || rawArgs.includes("--version") || (rawArgs.includes("-h") && !OWN_H.has(rawArgs[0] ?? ""))) {
   await runMain(main, { rawArgs });
 } else {
   try {

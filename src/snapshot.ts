@@ -10,6 +10,7 @@ import { AtomicFile } from "./ecfs/output.ts";
 import { writeCore, type Gap } from "./ecfs/write.ts";
 import { ET_CORE, ET_NONE } from "./elf/consts.ts";
 import { InterruptedError } from "./errors.ts";
+import type { HeuristicsReport } from "./ecfs/heuristics/findings.ts";
 
 export interface SnapshotOptions {
   pid: number;
@@ -33,6 +34,8 @@ export interface SnapshotResult {
   /** Milliseconds the target was stopped. */
   pausedMs: number;
   warnings: string[];
+  /** What the heuristics found (with `heuristics`). */
+  heuristics?: HeuristicsReport;
 }
 
 /** Signals that end a snapshot early: the target is resumed and no file is left. */
@@ -68,9 +71,11 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
       const exe = openExe(`/proc/${image.info.pid}/exe`);
       if (exe.problem) warnings.push(exe.problem);
       let plan;
+      let heuristics: HeuristicsReport | undefined;
       try {
         const r = planEcfs(image, exe, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false });
         plan = r.plan;
+        heuristics = r.heuristics?.report;
         warnings.push(...r.problems);
       } finally {
         exe.close();
@@ -81,6 +86,7 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
       return {
         path, pid: image.info.pid, threads: image.threads.length, mappings: plan.loads.length,
         bytes: layout.fileSize, bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps, warnings,
+        ...(heuristics && { heuristics }),
       };
     }, capture);
     // Named only after the target runs again: nothing about the file need pause it.

@@ -18,6 +18,7 @@ export const SnapshotOptionsSchema = v.object({
   out: v.optional(v.pipe(v.string(), v.nonEmpty("the output path is empty"))),
   core: v.boolean(),
   lowPause: v.boolean(),
+  heuristics: v.boolean(),
 });
 
 export const FlipOptionsSchema = v.object({

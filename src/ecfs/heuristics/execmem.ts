@@ -4,8 +4,9 @@
 // - JIT compilers: the process runs one (its executable or a loaded object is node, libnode or
 //   libv8, java's libjvm, .NET's libcoreclr/libclrjit, LuaJIT, PyPy, pcre2's JIT, LLVM, Mono,
 //   SpiderMonkey, JavaScriptCore, QEMU, or libffi, whose closures are generated trampolines);
-// - a second mapping of a loaded object's own file (libffi's static trampolines map a page of
-//   libffi.so again);
+// - a second mapping of a loaded object's own file (V8 maps node's embedded builtins again near
+//   its code range, libffi's static trampolines a page of libffi.so); textdiff.ts compares it
+//   with the file like the rest of the object's code;
 // - an executable [stack] when an object asks for one (PT_GNU_STACK with PF_X);
 // - the kernel's [vdso], [vsyscall] and [uprobes] pages;
 // - a bss-like anonymous tail of an object's executable segment (p_memsz > p_filesz).
@@ -86,7 +87,7 @@ export function checkExecutableMemory(ctx: HeuristicsContext, images: readonly E
     } else if (m.inode !== 0n) {
       const owner = loadedFiles.get(fileKey(m));
       if (owner !== undefined) {
-        ctx.notes.push({ type: "code-alias", address: m.start, size, object: owner, detail: `${m.path} mapped executable again outside its image (file offset ${hex(m.offset)}), as libffi's static trampolines do` });
+        ctx.notes.push({ type: "code-alias", address: m.start, size, object: owner, detail: `${m.path} mapped executable again outside its image (file offset ${hex(m.offset)}): the object's own code remapped, as V8 does with its embedded builtins and libffi with its static trampolines (compared with the file like the rest of its code)` });
         continue;
       }
     }

@@ -99,7 +99,7 @@ export function runHeuristics(input: HeuristicsInput): HeuristicsResult {
     const checks: [string, () => Finding[]][] = [
       ["executable memory", () => checkExecutableMemory(ctx, images, info.exe)],
       ["GOT/PLT hooks", () => checkGotHooks(ctx, skip)],
-      ["patched code", () => checkPatchedCode(ctx, skip)],
+      ["patched code", () => checkPatchedCode(ctx, images, skip)],
       ["entry points and constructors", () => checkEntries(ctx, images, auxv, skip)],
     ];
     for (const [what, run] of checks) {

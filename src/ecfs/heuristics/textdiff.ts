@@ -14,7 +14,8 @@ import { dynValue, symbolVersion } from "../dynlink/dynsyms.ts";
 import { rethrowIfGone } from "../target.ts";
 import type { HeuristicsContext } from "./context.ts";
 import type { Finding } from "./findings.ts";
-import { belongsTo } from "./images.ts";
+import { fileKey } from "./files.ts";
+import { belongsTo, type ElfImage } from "./images.ts";
 import type { LoadedImage } from "./objects.ts";
 import { R_ABS, R_GLOB_DAT, R_JUMP_SLOT, R_PC32, R_RELATIVE, type Reloc, readRelocations } from "./relocs.ts";
 import { hex } from "./symbolize.ts";
@@ -174,17 +175,24 @@ class Comparer {
 }
 
 /** Patched code in every link-map object; `skip` names objects whose loading may be unfinished. */
-export function checkPatchedCode(ctx: HeuristicsContext, skip: ReadonlySet<LoadedImage["obj"]>): Finding[] {
+export function checkPatchedCode(ctx: HeuristicsContext, images: readonly ElfImage[], skip: ReadonlySet<LoadedImage["obj"]>): Finding[] {
   const out: Finding[] = [];
   const cmp = new Comparer(ctx);
+  // Executable mappings of an object's file outside every image: its code mapped again (V8's
+  // embedded builtins, libffi's trampolines), compared with the file like the rest.
+  const outside = ctx.mappings.filter((m) => m.perms[2] === "x" && m.inode !== 0n && !images.some((i) => m.start >= i.header && m.start < i.end));
   for (const l of ctx.loaded) {
     const img = l.image;
     if (!img || skip.has(l.obj) || img.headerMapping.inode === 0n) continue;
-    const code = ctx.mappings.filter((m) => m.perms[2] === "x" && m.inode !== 0n && belongsTo(img, m));
+    const key = fileKey(img.headerMapping);
+    const code = [
+      ...ctx.mappings.filter((m) => m.perms[2] === "x" && m.inode !== 0n && belongsTo(img, m)),
+      ...outside.filter((m) => fileKey(m) === key),
+    ];
     if (code.length === 0) continue;
     const src = ctx.files.open(img.headerMapping);
     if (!src) {
-      ctx.problems.push(`${l.obj.name}: code not compared with its file (${ctx.files.failures.get(`${img.headerMapping.dev}/${img.headerMapping.inode}`) ?? "cannot open it"})`);
+      ctx.problems.push(`${l.obj.name}: code not compared with its file (${ctx.files.failures.get(key) ?? "cannot open it"})`);
       continue;
     }
     try {

@@ -13,7 +13,7 @@ const Hex = v.pipe(v.string(), v.regex(/^0x[0-9a-f]{1,16}$/), v.transform((s) =>
 const Text = v.pipe(v.string(), v.maxLength(65536));
 
 const FindingSchema = v.object({
-  type: v.picklist(["injected-object", "anonymous-code", "unattributed-code", "got-hook", "patched-code", "entry-point", "constructor"]),
+  type: v.picklist(["injected-object", "anonymous-code", "unattributed-code", "got-hook", "patched-code", "entry-point", "foreign-constructor"]),
   address: Hex,
   size: Hex,
   object: Text,

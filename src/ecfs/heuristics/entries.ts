@@ -30,7 +30,7 @@ function constructors(ctx: HeuristicsContext, l: LoadedImage): Finding[] {
   const check = (value: bigint, at: bigint, what: string) => {
     if (none(value) || inCodeOf(ctx, l.image, value)) return;
     out.push({
-      type: "constructor", address: at, size: BigInt(cls.word), object: l.obj.name, symbol: what,
+      type: "foreign-constructor", address: at, size: BigInt(cls.word), object: l.obj.name, symbol: what,
       expected: `an address in ${l.obj.name}'s code`, found: ctx.names.describe(value),
       detail: `${what} of ${l.obj.name} leads to ${ctx.names.describe(value)}, outside the object's code`,
     });

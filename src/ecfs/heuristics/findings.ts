@@ -25,10 +25,10 @@ export type FindingType =
   /** e_entry (or AT_ENTRY) outside the executable's code. */
   | "entry-point"
   /** DT_INIT/DT_FINI or an .init_array/.fini_array/.preinit_array entry outside its object's code. */
-  | "constructor";
+  | "foreign-constructor";
 
 export const FINDING_TYPES: readonly FindingType[] = [
-  "injected-object", "anonymous-code", "unattributed-code", "got-hook", "patched-code", "entry-point", "constructor",
+  "injected-object", "anonymous-code", "unattributed-code", "got-hook", "patched-code", "entry-point", "foreign-constructor",
 ];
 
 export interface Finding {
@@ -96,15 +96,15 @@ const hex = (v: bigint): string => `0x${v.toString(16)}`;
 /** Keeps at most MAX_FINDINGS_PER_TYPE of each type, counting the rest. */
 export function capFindings(findings: Finding[]): { kept: Finding[]; truncated: Partial<Record<FindingType, number>> } {
   const counts = new Map<FindingType, number>();
-  const truncated: Partial<Record<FindingType, number>> = {};
+  const left = new Map<FindingType, number>();
   const kept: Finding[] = [];
   for (const f of findings) {
     const n = (counts.get(f.type) ?? 0) + 1;
     counts.set(f.type, n);
     if (n <= MAX_FINDINGS_PER_TYPE) kept.push(f);
-    else truncated[f.type] = (truncated[f.type] ?? 0) + 1;
+    else left.set(f.type, (left.get(f.type) ?? 0) + 1);
   }
-  return { kept, truncated };
+  return { kept, truncated: Object.fromEntries(left) };
 }
 
 /** The `.heuristics` section: UTF-8 JSON, addresses as "0x..." strings, inodes as decimal strings. */

@@ -21,6 +21,8 @@ type HeurInfo = FixtureInfo & {
   memfd?: { header: bigint; loads: number };
   dlopen?: { answer: number };
   dlmopen?: { answer: number };
+  ctor?: { slot: bigint; target: bigint };
+  entry?: { header: bigint; was: bigint; now: bigint };
 };
 
 const SHT_INJECTED = "0x200000";
@@ -130,6 +132,23 @@ for (const m32 of [false, true]) {
       expect(big(f.size)).toBe(BigInt(p.len));
       expect(f.found?.startsWith("e9")).toBe(true);
       expect(f.detail).toContain("replacement");
+    });
+
+    test(".fini_array[0] sent to an RWX page, e_entry changed in the header: both reported, with the page", async () => {
+      const { info, snap } = await run("lazy", m32, ["--ctor", "--entry"]);
+      const c = info.ctor!;
+      const e = info.entry!;
+      expect(brief(snap.heuristics.findings).sort()).toEqual([
+        expect.stringContaining(`anonymous-code ${hex(c.target)}`),
+        expect.stringContaining(`entry-point ${hex(e.header)}`),
+        expect.stringContaining(`foreign-constructor ${hex(c.slot)}`),
+      ]);
+      const ctor = snap.heuristics.findings.find((f) => f.type === "foreign-constructor")!;
+      expect(ctor.symbol).toBe(".fini_array[0]");
+      expect(ctor.found).toStartWith(`${hex(c.target)} (anonymous`);
+      const entry = snap.heuristics.findings.find((f) => f.type === "entry-point")!;
+      expect(entry.detail).toContain(`e_entry ${hex(e.now)}`);
+      expect(big(entry.expected!.split(" ")[0]!) - big(entry.found!.split(" ")[0]!)).toBe(e.was - e.now);
     });
 
     for (const variant of GOT_VARIANTS) {

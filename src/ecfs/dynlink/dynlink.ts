@@ -10,9 +10,10 @@
 //   `ifunc` says so. The GOT of a running process holds what the resolver returned instead.
 // - TLS symbols have no single address: their value stays the offset in the module's TLS block.
 // - The global scope is the link-map prefix of objects loaded at startup; an object loaded later
-//   (dlopen) is outside it unless something loaded at startup needs it. RTLD_GLOBAL dlopens,
-//   dlmopen namespaces, RTLD_DEEPBIND and lookups from non-PLT relocations that would bind to a
-//   non-PIE executable's canonical PLT entry are not modelled.
+//   (dlopen) is outside it unless something loaded at startup needs it. A dlmopen namespace's
+//   global scope is its first object's DT_NEEDED closure. RTLD_GLOBAL dlopens, RTLD_DEEPBIND and
+//   lookups from non-PLT relocations that would bind to a non-PIE executable's canonical PLT
+//   entry are not modelled here (the heuristics' GOT check allows for the first and the last).
 // - Without an r_debug (static executables, or when none is reachable) the objects come from the
 //   mappings: the executable, then its DT_NEEDED closure breadth-first; other mapped objects are
 //   listed but left out of the scope, since their load order is unknown.

@@ -1,6 +1,7 @@
 // The objects a process has loaded, in link-map order: auxv AT_PHDR -> the executable's
 // PT_DYNAMIC in memory -> DT_DEBUG -> struct r_debug -> r_map -> struct link_map chain
-// (glibc <link.h>; elf/rtld.c), with two fallbacks: ld.so's own `_r_debug` when DT_DEBUG is 0
+// (glibc <link.h>; elf/rtld.c), then each dlmopen namespace's chain through
+// r_debug_extended.r_next (glibc 2.35+), with two fallbacks: ld.so's own `_r_debug` when DT_DEBUG is 0
 // (a read-only .dynamic, a program run as `ld.so prog`, or a target that cleared it), and the
 // mappings (a file-backed mapping at offset 0 that starts with an ELF header) when there is no
 // r_debug at all: static executables. Mappings give no link-map order (DynamicLinking.analyze

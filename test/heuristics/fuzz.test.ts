@@ -8,12 +8,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { readFileSync, readlinkSync } from "node:fs";
 import { DynamicLinking } from "../../src/ecfs/dynlink/dynlink.ts";
-import { dynPtr, dynValue } from "../../src/ecfs/dynlink/dynsyms.ts";
+import { dynPtr } from "../../src/ecfs/dynlink/dynsyms.ts";
 import { encodeHeuristics } from "../../src/ecfs/heuristics/findings.ts";
 import { runHeuristics } from "../../src/ecfs/heuristics/heuristics.ts";
 import { ByteWriter } from "../../src/elf/bytes.ts";
 import { CLASS64 } from "../../src/elf/class.ts";
-import { DT_FINI_ARRAY, DT_INIT_ARRAY, DT_JMPREL, DT_RELA } from "../../src/elf/consts.ts";
+import { DT_FINI_ARRAY, DT_INIT_ARRAY, DT_JMPREL, DT_PLTGOT, DT_RELA } from "../../src/elf/consts.ts";
 import type { Mapping } from "../../src/model/image.ts";
 import { readMaps } from "../../src/proc/maps.ts";
 import { decodeHeuristics } from "../../src/reader/heuristics.ts";
@@ -84,8 +84,8 @@ describe("corrupted x86_64 process memory", () => {
         const p = dynPtr(o, CLASS64, tag);
         if (p !== undefined) ranges.push([p, 1024]);
       }
-      const got = dynValue(o.dynamic, 3); // DT_PLTGOT
-      if (got !== undefined) ranges.push([dynPtr(o, CLASS64, 3)!, 256]);
+      const got = dynPtr(o, CLASS64, DT_PLTGOT);
+      if (got !== undefined) ranges.push([got, 256]);
     }
     const pointers = [0n, 1n, NOWHERE, ...ranges.map((r) => r[0]), ...EDGE];
     const failures: string[] = [];

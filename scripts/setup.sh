@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs everything ecfs-ts and its tests need on a Debian machine, as root: the tools the
 # tests use as judges (gdb, readelf, eu-readelf, eu-stack), the C compiler with 32-bit
-# support for the fixtures, and the npm packages (Bun itself among them). Idempotent.
+# support for the fixtures, the real programs the heuristics are tried on
+# (test/heuristics/real-programs.test.ts), and the npm packages (Bun itself among them).
+# Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 for tool in gdb:gdb readelf:binutils objdump:binutils nm:binutils as:binutils eu-readelf:elfutils eu-stack:elfutils \
-  cc:gcc g++:g++ tar:tar gzip:gzip python3:python3 runuser:util-linux setpriv:util-linux setarch:util-linux ss:iproute2; do
+  cc:gcc g++:g++ tar:tar gzip:gzip python3:python3 runuser:util-linux setpriv:util-linux setarch:util-linux ss:iproute2 \
+  perl:perl node:nodejs ssh-agent:openssh-client rmiregistry:default-jre-headless tclsh:tcl sqlite3:sqlite3 bc:bc \
+  mawk:mawk dbus-daemon:dbus-daemon; do
   command -v "${tool%%:*}" >/dev/null 2>&1 || need+=("${tool#*:}")
 done
 # Static fixtures need libc.a, and cc -m32 the multilib runtime: probe by compiling.

@@ -57,8 +57,8 @@ async function misplacedOption(words: readonly string[]): Promise<never> {
 
 /** The original tools' names, as links to this one program: each means one command. */
 export const PROGRAM_NAMES: Record<string, string> = { readecfs: "read", ecfs_handler: "handler", ecfs_snapshot: "snapshot", et_flip: "flip" };
-/** Commands whose -h is an option of theirs, not help: read's --header, the handler's and install's heuristics. */
-const OWN_H = new Set(["read", "handler", "install"]);
+/** Commands whose -h is an option of theirs, not help: read's --header; snapshot's, the handler's and install's heuristics (as in the original tools). */
+const OWN_H = new Set(["read", "snapshot", "handler", "install"]);
 
 async function run(words: readonly string[], program?: string): Promise<number> {
   const asCommand = program === undefined ? undefined : PROGRAM_NAMES[program];

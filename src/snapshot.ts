@@ -8,6 +8,7 @@ import { writeEcfs } from "./ecfs/pipeline.ts";
 import type { Gap } from "./ecfs/write.ts";
 import { ET_CORE, ET_NONE } from "./elf/consts.ts";
 import { InterruptedError } from "./errors.ts";
+import type { HeuristicsReport } from "./ecfs/heuristics/findings.ts";
 
 export interface SnapshotOptions {
   pid: number;
@@ -33,6 +34,8 @@ export interface SnapshotResult {
   /** Milliseconds the target was stopped. */
   pausedMs: number;
   warnings: string[];
+  /** What the heuristics found (with `heuristics`). */
+  heuristics?: HeuristicsReport;
 }
 
 /** Signals that end a snapshot early: the target is resumed and no file is left. */

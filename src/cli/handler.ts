@@ -21,7 +21,7 @@ export const HANDLER_ARGS = {
   "max-use": { type: "string", description: "most bytes our files may use in the cores directory (default 10%)", valueHint: "SIZE" },
   "keep-free": { type: "string", description: "bytes of the file system to keep free (default 15%)", valueHint: "SIZE" },
   timeout: { type: "string", description: `seconds after which the handler gives up (default ${DEFAULT_TIMEOUT}; 0: never)`, valueHint: "S" },
-  heuristics: { type: "boolean", alias: "h", description: "mark injected libraries (as snapshot -h)", default: false },
+  heuristics: { type: "boolean", alias: "h", description: "forensic heuristics, as snapshot -h: injected objects, anonymous code, PLT/GOT hooks, patched code, foreign entry points", default: false },
   text: { type: "boolean", alias: "t", description: "accepted for the original's lines: all text is always captured", default: false },
   core: { type: "boolean", description: "write e_type ET_CORE instead of ET_NONE", default: false },
 } as const satisfies ArgsDef;

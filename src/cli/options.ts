@@ -24,6 +24,7 @@ export const SnapshotOptionsSchema = v.object({
   core: v.boolean(),
   lowPause: v.boolean(),
   force: v.boolean(),
+  heuristics: v.boolean(),
 });
 
 /** A pid the kernel put on the handler's command line; absent or empty means "not given". */

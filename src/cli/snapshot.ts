@@ -5,6 +5,7 @@ import { parseWords, SnapshotOptionsSchema } from "./options.ts";
 import { UsageError } from "../errors.ts";
 import { parseOptions } from "./report.ts";
 import { errLine, out } from "./stdio.ts";
+import { heuristicsSummary } from "../ecfs/heuristics/summary.ts";
 
 const SNAPSHOT_ARGS = {
   PID: { type: "positional", description: "the process, as gcore takes it: the same as -p PID", required: false },
@@ -12,6 +13,12 @@ const SNAPSHOT_ARGS = {
   out: { type: "string", alias: "o", description: "output file, a new name (default ./<comm>.<pid>)", valueHint: "FILE" },
   force: { type: "boolean", description: "replace an existing regular file at the output path (never a link, device, FIFO or socket)", default: false },
   core: { type: "boolean", description: "write e_type ET_CORE (opens in gdb at once) instead of ECFS's ET_NONE", default: false },
+  heuristics: {
+    type: "boolean",
+    alias: "h",
+    description: "forensic heuristics: injected objects, anonymous code, PLT/GOT hooks, patched code, foreign entry points (sections and .heuristics; see README). --help is the help",
+    default: false,
+  },
   "low-pause": {
     type: "boolean",
     description: "fork the stopped target and copy the fork, so the target runs on after a few ms instead of waiting for the copy",
@@ -40,12 +47,14 @@ export default defineCommand({
       core: values.core,
       lowPause: values["low-pause"],
       force: values.force,
+      heuristics: values.heuristics,
     });
     const r = await snapshot({
       pid: opts.pid,
       core: opts.core,
       lowPause: opts.lowPause,
       force: opts.force,
+      heuristics: opts.heuristics,
       out: (comm, pid) => opts.out ?? join(process.cwd(), `${comm.replace(/[/\0]/g, "_")}.${pid}`),
     });
     for (const w of r.warnings) errLine(`ecfs: warning: ${w}`);
@@ -57,5 +66,6 @@ export default defineCommand({
       `${r.path}: pid ${r.pid}, ${r.threads} thread(s), ${r.mappings} mappings, ${(r.bytesOfMemory / 1048576).toFixed(1)} MiB of memory, ` +
         `target paused ${r.pausedMs.toFixed(0)} ms\n`,
     );
+    if (r.heuristics) out(`${r.path}: heuristics: ${heuristicsSummary(r.heuristics)}\n`);
   },
 });

@@ -13,6 +13,8 @@ import { DynamicLinking } from "./dynlink/dynlink.ts";
 import { dynPtr, dynValue } from "./dynlink/dynsyms.ts";
 import { exeLayout } from "./exelayout.ts";
 import { exeSections } from "./exesections.ts";
+import { runHeuristics, type HeuristicsResult } from "./heuristics/heuristics.ts";
+import { heuristicsSection, injectedSections, libraryType } from "./heuristics/sections.ts";
 import { librarySections, loadedLibraries } from "./libsections.ts";
 import { coreNotesFromKernel } from "./kernelnotes.ts";
 import { buildCoreNotes, encodeNotes } from "./notes.ts";
@@ -31,6 +33,8 @@ export interface PlanResult {
   plan: CorePlan;
   /** What could not be rebuilt, for the user (the file is still complete and valid). */
   problems: string[];
+  /** What the heuristics found, when they ran (also in the .heuristics section). */
+  heuristics?: HeuristicsResult;
 }
 
 const LIMIT32 = 1n << 32n;
@@ -96,11 +100,21 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
   }
   const base = baseSections(img, core, info, { heuristics: opts.heuristics ?? false });
   const exePath = exeMappings(img)[0]?.path ?? "";
-  const libs = librarySections(loadedLibraries(mappings, mem, exePath));
+  let link: DynamicLinking | undefined;
+  try {
+    link = DynamicLinking.analyze(img);
+  } catch (e) {
+    rethrowIfGone(e);
+    problems.push(`dynamic linking: ${(e as Error).message}`);
+  }
+  const heuristics = opts.heuristics ? runHeuristics({ image: img, link, dynamic: info.hasInterp, ...(exe.file && { exeFile: exe.file }) }) : undefined;
+  const libObjects = loadedLibraries(mappings, mem, exePath);
+  const libs = librarySections(libObjects, heuristics && libraryType(heuristics));
   const [noteCore, ...rest] = base;
   const sections: SectionPlan[] = [noteCore!, ...exeViews.sections, ...rest, ...libs];
+  if (heuristics) sections.push(...injectedSections(heuristics, libObjects, mappings), heuristicsSection(heuristics));
 
-  addResolvedDynsyms(img, sections, problems);
+  if (link) addResolvedDynsyms(img, link, sections, problems);
 
   if (exeViews.ehFrame) {
     try {
@@ -121,6 +135,7 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
   return {
     plan: { cls, eType: opts.eType ?? ET_NONE, entry: info.entry, notes: encodeNotes(core.notes), loads, sections },
     problems,
+    ...(heuristics && { heuristics }),
   };
 }
 
@@ -134,16 +149,8 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
  * either type, so only the executable's tables carry the symbol types; `ecfs read -s` lists
  * the libraries' too.
  */
-function addResolvedDynsyms(image: ProcessImage, sections: SectionPlan[], problems: string[]): void {
+function addResolvedDynsyms(image: ProcessImage, link: DynamicLinking, sections: SectionPlan[], problems: string[]): void {
   const { cls } = image;
-  let link: DynamicLinking;
-  try {
-    link = DynamicLinking.analyze(image);
-  } catch (e) {
-    rethrowIfGone(e);
-    problems.push(`dynamic linking: ${(e as Error).message}`);
-    return;
-  }
   const names = new Set(sections.map((s) => s.name));
   const unique = (n: string) => {
     let name = n;

@@ -25,38 +25,45 @@ function startsWithElf(mem: MemoryReader, m: Mapping): boolean {
 
 export interface LibraryObject {
   path: string;
+  /** Where its ELF header is mapped (the mapping of file offset 0). */
+  header: bigint;
   mappings: Mapping[];
 }
 
-/** File-backed ELF objects other than the executable, in address order of their first mapping. */
+/**
+ * File-backed ELF objects other than the executable, in address order of their first mapping.
+ * A mapping of file offset 0 that starts with an ELF header begins an object; later mappings of
+ * the same file (device and inode) belong to the last object begun from it, so a library mapped
+ * twice (two dlmopen namespaces, or by hand beside ld.so's copy) is two objects.
+ */
 export function loadedLibraries(mappings: Mapping[], mem: MemoryReader, exePath: string): LibraryObject[] {
-  const byPath = new Map<string, Mapping[]>();
+  const out: LibraryObject[] = [];
+  const last = new Map<string, LibraryObject>();
   for (const m of mappings) {
     if (m.inode === 0n || !m.path.startsWith("/") || m.path === exePath) continue;
-    const list = byPath.get(m.path);
-    if (list) list.push(m);
-    else byPath.set(m.path, [m]);
-  }
-  const out: LibraryObject[] = [];
-  for (const [path, ms] of byPath) {
-    const head = ms.find((m) => m.offset === 0n);
-    if (head && startsWithElf(mem, head)) out.push({ path, mappings: ms });
+    const key = `${m.dev}/${m.inode}`;
+    if (m.offset === 0n && startsWithElf(mem, m)) {
+      const obj = { path: m.path, header: m.start, mappings: [m] };
+      out.push(obj);
+      last.set(key, obj);
+    } else last.get(key)?.mappings.push(m);
   }
   return out;
 }
 
 /** `typeOf` lets the heuristics mark a library SHT_INJECTED, SHT_PRELOADED or SHT_DLOPEN. */
-export function librarySections(libs: LibraryObject[], typeOf: (path: string) => number = () => SHT_SHLIB): SectionPlan[] {
+export function librarySections(libs: LibraryObject[], typeOf: (lib: LibraryObject) => number = () => SHT_SHLIB): SectionPlan[] {
   const used = new Set<string>();
   const out: SectionPlan[] = [];
   for (const lib of libs) {
     const base = lib.path.slice(lib.path.lastIndexOf("/") + 1);
+    const type = typeOf(lib);
     for (const m of lib.mappings) {
       const { kind, flags } = mappingKind(m.perms);
       let name = `${base}.${kind}`;
       for (let n = 1; used.has(name); n++) name = `${base}.${kind}.${n}`;
       used.add(name);
-      out.push({ name, type: typeOf(lib.path), flags, addr: m.start, data: { kind: "memory", addr: m.start, size: m.end - m.start }, align: 8, entsize: 0 });
+      out.push({ name, type, flags, addr: m.start, data: { kind: "memory", addr: m.start, size: m.end - m.start }, align: 8, entsize: 0 });
     }
   }
   return out;

@@ -5,6 +5,7 @@
 import { openExe } from "../capture/exe.ts";
 import { ET_NONE } from "../elf/consts.ts";
 import type { ProcessImage } from "../model/image.ts";
+import type { HeuristicsReport } from "./heuristics/findings.ts";
 import { planEcfs } from "./build.ts";
 import { layoutCore, type CoreLayout } from "./layout.ts";
 import { writeCore, type Gap, type Sink } from "./write.ts";
@@ -33,6 +34,8 @@ export interface EcfsWritten {
   gaps: Gap[];
   /** The image's problems and the planner's: what the file lacks, for the user. */
   warnings: string[];
+  /** What the heuristics found (with `heuristics`). */
+  heuristics?: HeuristicsReport;
 }
 
 export async function writeEcfs(image: ProcessImage, sink: Sink, opts: EcfsOptions = {}): Promise<EcfsWritten> {
@@ -40,9 +43,11 @@ export async function writeEcfs(image: ProcessImage, sink: Sink, opts: EcfsOptio
   const exe = openExe(opts.exePath ?? `/proc/${image.info.pid}/exe`);
   if (exe.problem) warnings.push(exe.problem);
   let plan;
+  let heuristics: HeuristicsReport | undefined;
   try {
     const r = planEcfs(image, exe, { eType: opts.eType ?? ET_NONE, heuristics: opts.heuristics ?? false });
     plan = r.plan;
+    heuristics = r.heuristics?.report;
     warnings.push(...r.problems);
   } finally {
     exe.close();
@@ -53,6 +58,6 @@ export async function writeEcfs(image: ProcessImage, sink: Sink, opts: EcfsOptio
   const stats = await writeCore(plan, layout, sink, image.mem, { checkpoint: opts.checkpoint });
   return {
     threads: image.threads.length, mappings: plan.loads.length, bytes: layout.fileSize,
-    bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps, warnings,
+    bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps, warnings, ...(heuristics && { heuristics }),
   };
 }

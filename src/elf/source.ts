@@ -4,7 +4,7 @@
 // allocated. A FileSource reads on demand (pread), so a multi-GB core is never loaded whole;
 // Bun.mmap is avoided because truncating a mapped file under us crashes Bun.
 
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+import { type BigIntStats, closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { ElfFormatError } from "../errors.ts";
 
 /** Largest single read: a hostile size field must not make us allocate gigabytes. */
@@ -60,6 +60,26 @@ export class FileSource implements ByteSource {
       const st = fstatSync(fd);
       if (!st.isFile()) throw new ElfFormatError(0, `${path}: not a regular file`);
       return new FileSource(fd, st.size, path);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
+    }
+  }
+
+  /**
+   * Opens `path` only when the opened file passes `accept` (its fstat, so the check is on what
+   * was opened, not on what the path names a moment later): undefined when it does not. Open
+   * errors (ENOENT, EACCES) throw as for open().
+   */
+  static openIf(path: string, accept: (st: BigIntStats) => boolean): FileSource | undefined {
+    const fd = openSync(path, "r");
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      if (!st.isFile() || !accept(st) || st.size > BigInt(Number.MAX_SAFE_INTEGER)) {
+        closeSync(fd);
+        return undefined;
+      }
+      return new FileSource(fd, Number(st.size), path);
     } catch (e) {
       closeSync(fd);
       throw e;

@@ -24,6 +24,7 @@ import {
   type AuxvItem, cString, decodeAuxv, decodePersonality, nulSeparated, type Personality, shlibKind,
   type ShlibKind,
 } from "./metadata.ts";
+import { decodeHeuristics, type HeuristicsDocument, MAX_HEURISTICS } from "./heuristics.ts";
 import { computePltGot, type PltGotEntry } from "./pltgot.ts";
 import { type EcfsSymbol, readSymbols } from "./symbols.ts";
 import {
@@ -256,6 +257,14 @@ export class EcfsFile {
     const ph = this.programs().find((p) => p.p_type === PT_NOTE);
     if (ph) for (const n of this.elf.segmentNotes(ph)) if (n.name === NOTE_NAME_CORE && n.type === type) return n;
     return undefined;
+  }
+
+  /** .heuristics (written by `snapshot -h`): objects, findings, notes; undefined without it. */
+  heuristics(): HeuristicsDocument | undefined {
+    const sh = this.section(".heuristics");
+    if (!sh) return undefined;
+    if (sh.sh_size > BigInt(MAX_HEURISTICS)) throw new ElfFormatError(Number(sh.sh_offset), ".heuristics larger than the cap", sh.sh_size);
+    return decodeHeuristics(this.elf.sectionData(sh), Number(sh.sh_offset));
   }
 
   fdInfo(): FdInfo[] {

@@ -4,6 +4,7 @@
 // large section is written as it is made.
 
 import type { FdInfo } from "./fds.ts";
+import type { HeuristicsDocument } from "./heuristics.ts";
 import type { HexDump, ReadReport, SectionRow, ThreadReport } from "./report.ts";
 import { signalName } from "./threads.ts";
 
@@ -68,6 +69,23 @@ function* fdLines(fd: FdInfo): Generator<string> {
   }
 }
 
+/** The heuristics: findings first (what an analyst looks for), then how objects came, notes, problems. */
+function* heuristicsLines(h: HeuristicsDocument): Generator<string> {
+  const truncated = Object.values(h.truncated).reduce((a, b) => a + b, 0);
+  yield `- Heuristics (.heuristics): ${h.findings.length + truncated} finding(s), link map from ${h.linkMap}`;
+  for (const f of h.findings) {
+    yield `	[${f.type}] ${hex(f.address)} (${f.size} bytes) in ${f.object}${f.symbol ? ` at ${f.symbol}` : ""}`;
+    yield `		${f.detail}`;
+    if (f.expected !== undefined) yield `		expected: ${f.expected}`;
+    if (f.found !== undefined) yield `		found:    ${f.found}`;
+  }
+  if (truncated > 0) yield `	(${truncated} more finding(s) not kept: ${JSON.stringify(h.truncated)})`;
+  for (const o of h.objects.filter((x) => x.kind !== "shlib" && x.kind !== "executable" && x.kind !== "vdso"))
+    yield `	object: ${o.kind} ${o.name} at ${hex(o.header)}${o.namespace ? ` (namespace ${o.namespace})` : ""}`;
+  for (const n of h.notes) yield `	note: [${n.type}]${n.address !== undefined ? ` ${hex(n.address)}` : ""} ${n.detail}`;
+  for (const p of h.problems) yield `	not checked: ${p}`;
+}
+
 function* sectionLines(rows: SectionRow[], word: number): Generator<string> {
   const w = 2 * word;
   yield `\t[Nr] ${"Name".padEnd(24)} ${"Type".padEnd(14)} ${"Address".padEnd(w + 2)} ${"Offset".padEnd(10)} ${"Size".padEnd(10)} ES   Flg Lk  Inf Al`;
@@ -124,6 +142,7 @@ export function* renderText(r: ReadReport, word: 4 | 8): Generator<string> {
     yield "- files/pipes/sockets (.fdinfo):";
     for (const fd of r.fds) yield* fdLines(fd);
   }
+  if (r.heuristics) yield* heuristicsLines(r.heuristics);
   if (r.shlibs) {
     yield "- Printing shared library mappings:";
     for (const l of r.shlibs) yield `\tshlib:\t${l.name}\t${l.kind}\t${hex(l.addr)}\tsize ${hex(l.size)}`;

@@ -7,6 +7,7 @@ import { ElfFormatError } from "../errors.ts";
 import type { EcfsFile, LibrarySymbols, ShlibMapping } from "./ecfs.ts";
 import { EcfsError } from "../errors.ts";
 import type { FdInfo } from "./fds.ts";
+import type { HeuristicsDocument } from "./heuristics.ts";
 import type { AuxvItem, Personality } from "./metadata.ts";
 import type { PltGotEntry } from "./pltgot.ts";
 import type { EcfsSymbol } from "./symbols.ts";
@@ -106,6 +107,8 @@ export interface ReadReport {
   threadCount?: number;
   threads?: ThreadReport[];
   fds?: FdInfo[];
+  /** .heuristics: what `snapshot -h` found (absent when it did not run). */
+  heuristics?: HeuristicsDocument;
   shlibs?: ShlibMapping[];
   dynamicSymbols?: EcfsSymbol[];
   /** The writer's `<lib>.dynsym` tables. */
@@ -197,6 +200,9 @@ export function buildReport(f: EcfsFile, sel: ReadSelection): ReadReport {
     });
     part(".fdinfo", () => f.fdInfo(), (v) => (report.fds = v));
     part(".gaps", () => f.gaps(), (v) => (report.gaps = v));
+    part(".heuristics", () => f.heuristics(), (v) => {
+      if (v) report.heuristics = v;
+    });
   }
   if (sel.shlibs) part("shared library sections", () => f.shlibMappings(), (v) => (report.shlibs = v));
   if (sel.symbols) {

@@ -152,9 +152,9 @@ export function syntheticI386(): SyntheticI386 {
 }
 
 /** Write the image as an ET_CORE ECFS file at `path` through the normal pipeline; returns the planner's problems. */
-export async function writeSyntheticI386(s: SyntheticI386, path: string): Promise<string[]> {
+export async function writeSyntheticI386(s: SyntheticI386, path: string, opts: { heuristics?: boolean } = {}): Promise<string[]> {
   const exeFile = ElfFile.open(new BytesSource(new Uint8Array(readFileSync(s.exe))));
-  const { plan, problems } = planEcfs(s.image, { file: exeFile }, { eType: ET_CORE });
+  const { plan, problems } = planEcfs(s.image, { file: exeFile }, { eType: ET_CORE, ...opts });
   const layout = layoutCore(plan);
   const out = AtomicFile.create(path);
   try {

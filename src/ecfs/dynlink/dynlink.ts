@@ -10,9 +10,10 @@
 //   `ifunc` says so. The GOT of a running process holds what the resolver returned instead.
 // - TLS symbols have no single address: their value stays the offset in the module's TLS block.
 // - The global scope is the link-map prefix of objects loaded at startup; an object loaded later
-//   (dlopen) is outside it unless something loaded at startup needs it. RTLD_GLOBAL dlopens,
-//   dlmopen namespaces, RTLD_DEEPBIND and lookups from non-PLT relocations that would bind to a
-//   non-PIE executable's canonical PLT entry are not modelled.
+//   (dlopen) is outside it unless something loaded at startup needs it. A dlmopen namespace's
+//   global scope is its first object's DT_NEEDED closure. RTLD_GLOBAL dlopens, RTLD_DEEPBIND and
+//   lookups from non-PLT relocations that would bind to a non-PIE executable's canonical PLT
+//   entry are not modelled here (the heuristics' GOT check allows for the first and the last).
 // - Without an r_debug (static executables, or when none is reachable) the objects come from the
 //   mappings: the executable, then its DT_NEEDED closure breadth-first; other mapped objects are
 //   listed but left out of the scope, since their load order is unknown.
@@ -109,27 +110,29 @@ class NameIndex {
 export class DynamicLinking {
   readonly #tables: Map<LoadedObject, DynamicTables>;
   readonly #resolved = new Map<LoadedObject, ResolvedSymbol[]>();
-  readonly #inScope: Set<LoadedObject>;
-  readonly #names: NameIndex;
+  /** Per namespace: its global scope (as a set) and its DT_NEEDED name index. */
+  readonly #inScope: Map<number, Set<LoadedObject>>;
+  readonly #names: Map<number, NameIndex>;
   readonly #problems: DynlinkProblem[];
   /** Lookup order per requester (resolve's scope list). */
   readonly #orders = new Map<LoadedObject | undefined, LoadedObject[]>();
 
   private constructor(
     readonly cls: ElfClass,
-    /** In link-map order (source "mappings": executable, DT_NEEDED closure, then the rest by address). */
+    /** In link-map order, base namespace first (source "mappings": executable, DT_NEEDED closure, then the rest by address). */
     readonly objects: readonly LoadedObject[],
-    /** The global lookup scope in order: the objects loaded at startup, less the vDSO. */
+    /** The base namespace's global lookup scope in order: the objects loaded at startup, less the vDSO. */
     readonly scope: readonly LoadedObject[],
     readonly source: ObjectSource,
     readonly rDebug: bigint | undefined,
     problems: DynlinkProblem[],
     tables: Map<LoadedObject, DynamicTables>,
-    names: NameIndex,
+    names: Map<number, NameIndex>,
+    scopes: Map<number, LoadedObject[]>,
   ) {
     this.#tables = tables;
     this.#problems = problems;
-    this.#inScope = new Set(scope);
+    this.#inScope = new Map([...scopes].map(([ns, list]) => [ns, new Set(list)]));
     this.#names = names;
   }
 
@@ -145,16 +148,25 @@ export class DynamicLinking {
       if (t) tables.set(obj, t);
     }
     const tablesOf = (o: LoadedObject): DynamicTables | undefined => tables.get(o);
-    const names = new NameIndex(found.objects, tablesOf);
     let objects = found.objects;
-    let scope: LoadedObject[];
-    if (found.source === "mappings") {
-      const exe = objects[0];
-      scope = exe?.isExecutable ? neededClosure(names, [exe], tablesOf) : [];
-      const inScope = new Set(scope);
-      objects = [...scope, ...objects.filter((o) => !inScope.has(o))];
-    } else scope = startupPrefix(objects, names, tablesOf).filter((o) => !o.isVdso);
-    return new DynamicLinking(input.cls, objects, scope, found.source, found.rDebug, problems, tables, names);
+    const names = new Map<number, NameIndex>();
+    const scopes = new Map<number, LoadedObject[]>();
+    for (const ns of new Set(objects.map((o) => o.namespace))) {
+      const members = objects.filter((o) => o.namespace === ns);
+      const index = new NameIndex(members, tablesOf);
+      names.set(ns, index);
+      if (found.source === "mappings") {
+        const exe = members[0];
+        const scope = exe?.isExecutable ? neededClosure(index, [exe], tablesOf) : [];
+        const inScope = new Set(scope);
+        objects = [...scope, ...objects.filter((o) => !inScope.has(o))];
+        scopes.set(ns, scope);
+      } else if (ns === 0) scopes.set(ns, startupPrefix(members, index, tablesOf).filter((o) => !o.isVdso));
+      // A dlmopen namespace's global scope is its first object's search list (glibc _dl_new_object:
+      // l_scope[0] is the namespace's _ns_loaded->l_searchlist).
+      else scopes.set(ns, members[0] ? neededClosure(index, [members[0]], tablesOf) : []);
+    }
+    return new DynamicLinking(input.cls, objects, scopes.get(0) ?? [], found.source, found.rDebug, problems, tables, names, scopes);
   }
 
   /** Malformed target data met so far (resolvedSymbols may add a lookup-budget problem). */
@@ -185,14 +197,36 @@ export class DynamicLinking {
   #scopeFor(requester: LoadedObject | undefined): LoadedObject[] {
     let order = this.#orders.get(requester);
     if (order) return order;
+    const ns = requester?.namespace ?? 0;
+    const inScope = this.#inScope.get(ns) ?? new Set<LoadedObject>();
     const list: LoadedObject[] = [];
     if (requester && this.#tables.get(requester)?.symbolic) list.push(requester);
-    list.push(...this.scope);
-    if (requester && !this.#inScope.has(requester))
-      list.push(...neededClosure(this.#names, [requester], (o) => this.#tables.get(o)));
+    list.push(...inScope);
+    const names = this.#names.get(ns);
+    if (requester && !inScope.has(requester) && names)
+      list.push(...neededClosure(names, [requester], (o) => this.#tables.get(o)));
     order = [...new Set(list)];
     this.#orders.set(requester, order);
     return order;
+  }
+
+  /** The global lookup scope of a namespace (0: the base one), in order. */
+  namespaceScope(ns: number): readonly LoadedObject[] {
+    return [...(this.#inScope.get(ns) ?? [])];
+  }
+
+  /**
+   * The definition `name` has in one object (do_lookup_x for that map alone), or undefined; the
+   * heuristics ask this of objects outside a scope (an RTLD_GLOBAL dlopen widens it later).
+   */
+  definitionIn(obj: LoadedObject, name: string, version?: VersionRef, opts: ResolveOptions = {}): Definition | undefined {
+    const t = this.#tables.get(obj);
+    if (!t) return undefined;
+    const bytes = utf8.encode(name);
+    const key = { name, gnu: gnuHash(bytes), sysv: elfHash(bytes), version, newest: opts.newest ?? true, budget: { left: MAX_LOOKUP_STEPS } };
+    const index = lookupInObject(t, key);
+    const sym = index === undefined ? undefined : t.syms[index];
+    return index !== undefined && sym ? this.#definition(t, index, sym) : undefined;
   }
 
   #lookup(name: string, version: VersionRef | undefined, requester: LoadedObject | undefined, newest: boolean, budget: { left: number }): Definition | undefined {

@@ -1,6 +1,7 @@
 // The objects a process has loaded, in link-map order: auxv AT_PHDR -> the executable's
 // PT_DYNAMIC in memory -> DT_DEBUG -> struct r_debug -> r_map -> struct link_map chain
-// (glibc <link.h>; elf/rtld.c), with two fallbacks: ld.so's own `_r_debug` when DT_DEBUG is 0
+// (glibc <link.h>; elf/rtld.c), then each dlmopen namespace's chain through
+// r_debug_extended.r_next (glibc 2.35+), with two fallbacks: ld.so's own `_r_debug` when DT_DEBUG is 0
 // (a read-only .dynamic, a program run as `ld.so prog`, or a target that cleared it), and the
 // mappings (a file-backed mapping at offset 0 that starts with an ELF header) when there is no
 // r_debug at all: static executables. Mappings give no link-map order (DynamicLinking.analyze
@@ -43,6 +44,8 @@ export interface LoadedObject {
   isExecutable: boolean;
   /** The kernel's vDSO (AT_SYSINFO_EHDR): in the link map, but not in any lookup scope. */
   isVdso: boolean;
+  /** The link-map namespace (Lmid_t): 0 for the base one, 1 and up for dlmopen's new namespaces. */
+  namespace: number;
 }
 
 /** Where the object list came from. */
@@ -110,7 +113,7 @@ export function objectAtHeader(rm: RemoteMemory, start: bigint, name: string, is
 function withDynamic(rm: RemoteMemory, name: string, base: bigint, phdrs: Phdr[], linkMap: bigint | undefined, isExecutable: boolean): LoadedObject {
   const dyn = phdrs.find((p) => p.p_type === PT_DYNAMIC);
   const dynamicAddr = dyn === undefined ? 0n : BigInt.asUintN(rm.cls.word * 8, base + dyn.p_vaddr);
-  return { name, base, dynamicAddr, dynamic: dyn === undefined ? [] : readDynamic(rm, dynamicAddr), linkMap, isExecutable, isVdso: false };
+  return { name, base, dynamicAddr, dynamic: dyn === undefined ? [] : readDynamic(rm, dynamicAddr), linkMap, isExecutable, isVdso: false, namespace: 0 };
 }
 
 /** The main program from AT_PHDR/AT_PHNUM: its bias from PT_PHDR as rtld.c computes l_addr, or from
@@ -139,20 +142,51 @@ export function mainProgram(input: ProcessLinkInput, auxv: AuxvEntry[]): { obj: 
   return { obj: withDynamic(rm, input.exe, bias, phdrs, undefined, true), phdrs };
 }
 
-/** Follows r_debug.r_map along l_next (glibc <link.h>: r_debug {int r_version; link_map *r_map; ...},
- * link_map {l_addr, l_name, l_ld, l_next, l_prev}, all ElfW(Addr)-sized but r_version). */
+/** At most this many namespaces are followed (glibc's DL_NNS is 16). */
+export const MAX_NAMESPACES = 64;
+
+/**
+ * Every namespace's link map: r_debug (glibc <link.h>: {int r_version; link_map *r_map; ElfW(Addr)
+ * r_brk; enum r_state; ElfW(Addr) r_ldbase}) and, from r_version 2 on (glibc 2.35+, once dlmopen
+ * made a namespace), struct r_debug_extended's r_next after it: one r_debug per namespace, the
+ * base one first. Namespace n's objects get `namespace: n`; only the base one has the executable.
+ */
 export function walkLinkMap(input: ProcessLinkInput, rDebug: bigint, problems: DynlinkProblem[]): LoadedObject[] {
   const rm = input.mem;
   const w = rm.cls.word;
-  const head = rm.reader(rDebug, 2 * w, "struct r_debug");
-  // 1, or 2 for r_debug_extended (glibc 2.35+, one per namespace; only the base namespace is walked).
-  const version = head.u32(0, "r_version");
-  if (version < 1 || version > 2) problems.push({ where: "link map", error: new ElfFormatError(rDebug, "unexpected r_version", version) });
+  const out: LoadedObject[] = [];
+  const seen = new Set<bigint>();
+  for (let ns = 0, at = rDebug; at !== 0n; ns++) {
+    if (ns >= MAX_NAMESPACES || seen.has(at)) {
+      problems.push({ where: "link map", error: new ElfFormatError(at, `r_debug namespace list longer than ${MAX_NAMESPACES} or looping`) });
+      break;
+    }
+    seen.add(at);
+    // r_next sits after r_ldbase: 5 words (r_version and r_state padded to words) in either class.
+    const head = ns === 0 ? rm.reader(at, 2 * w, "struct r_debug") : attempt(problems, "link map", () => rm.reader(at, 6 * w, "struct r_debug_extended"));
+    if (head === undefined) break;
+    // 1, or 2 for r_debug_extended: only version 2 has r_next.
+    const version = head.u32(0, "r_version");
+    if (version < 1 || version > 2) problems.push({ where: "link map", error: new ElfFormatError(at, "unexpected r_version", version) });
+    out.push(...walkOneNamespace(input, head.word(w, w, "r_map"), ns, MAX_OBJECTS - out.length, problems));
+    if (version < 2) break;
+    const next = attempt(problems, "link map", () => rm.word(at + BigInt(5 * w), "r_next"));
+    if (next === undefined) break;
+    at = next;
+  }
+  return out;
+}
+
+/** Follows one namespace's r_map along l_next (link_map {l_addr, l_name, l_ld, l_next, l_prev},
+ * all ElfW(Addr)-sized), at most `room` entries. */
+function walkOneNamespace(input: ProcessLinkInput, first: bigint, namespace: number, room: number, problems: DynlinkProblem[]): LoadedObject[] {
+  const rm = input.mem;
+  const w = rm.cls.word;
   const out: LoadedObject[] = [];
   const seen = new Set<bigint>();
   let prev = 0n;
-  for (let at = head.word(w, w, "r_map"); at !== 0n; ) {
-    if (out.length >= MAX_OBJECTS) {
+  for (let at = first; at !== 0n; ) {
+    if (out.length >= room) {
       problems.push({ where: "link map", error: new ElfFormatError(at, `link map longer than ${MAX_OBJECTS} objects`) });
       break;
     }
@@ -166,14 +200,14 @@ export function walkLinkMap(input: ProcessLinkInput, rDebug: bigint, problems: D
     const [l_addr, l_name, l_ld, l_next, l_prev] = [0, 1, 2, 3, 4].map((i) => node.word(i * w, w, "link_map field")) as [bigint, bigint, bigint, bigint, bigint];
     if (l_prev !== prev) problems.push({ where: "link map", error: new ElfFormatError(at, "l_prev does not point to the previous entry", `0x${l_prev.toString(16)}`) });
     let name = l_name === 0n ? "" : (attempt(problems, "link map", () => rm.cstr(l_name, "l_name")) ?? "");
-    const isExecutable = out.length === 0;
+    const isExecutable = namespace === 0 && out.length === 0;
     // The main program's l_name is empty; its file is what maps its .dynamic (not always
     // /proc/PID/exe: a program run as `ld.so prog` has ld.so there).
     if (isExecutable && name === "") name = findMapping(input.mappings, l_ld)?.path || input.exe;
     const dynamic = l_ld === 0n ? [] : (attempt(problems, name, () => readDynamic(rm, l_ld)) ?? []);
     // The vDSO is linked at 0, so its l_addr is where the kernel put its ELF header.
     const isVdso = !isExecutable && (l_addr === input.vdso || findMapping(input.mappings, l_ld)?.path === "[vdso]");
-    out.push({ name, base: l_addr, dynamicAddr: l_ld, dynamic, linkMap: at, isExecutable, isVdso });
+    out.push({ name, base: l_addr, dynamicAddr: l_ld, dynamic, linkMap: at, isExecutable, isVdso, namespace });
     prev = at;
     at = l_next;
   }

@@ -1,6 +1,6 @@
-// The live front end of the pipeline: stop the process (capture/live), plan and lay out
-// the ECFS file (ecfs/), stream it to a temporary file, rename it into place, and resume
-// the target. A failure anywhere removes the temporary file and still resumes the target.
+// The live front end of the pipeline: stop the process (capture/live), copy its memory into a
+// temporary file, resume it, plan the rest of the ECFS file from the copy (ecfs/pipeline.ts),
+// and name the file. A failure anywhere removes the temporary file and still resumes the target.
 
 import { preflight, withLiveProcess } from "./capture/live.ts";
 import { AtomicFile } from "./ecfs/output.ts";
@@ -63,8 +63,9 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
     let resumedAt: number | undefined;
     const late: string[] = [];
     const capture = { lowPause: opts.lowPause ?? false, onResume: () => void (resumedAt ??= performance.now()), late };
-    const written = await withLiveProcess(target, async (image) => {
-      const w = await writeEcfs(image, file, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false, checkpoint });
+    const written = await withLiveProcess(target, async (image, copied) => {
+      // The target resumes as soon as its memory is in the file; the rest is planned from the copy.
+      const w = await writeEcfs(image, file, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false, checkpoint, afterCopy: copied });
       return { path, pid: image.info.pid, ...w };
     }, capture);
     // Named only after the target runs again: nothing about the file need pause it.

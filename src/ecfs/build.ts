@@ -35,7 +35,7 @@ export interface PlanResult {
 
 const LIMIT32 = 1n << 32n;
 
-function segmentFlags(perms: string): number {
+export function segmentFlags(perms: string): number {
   return (perms[0] === "r" ? PF_R : 0) | (perms[1] === "w" ? PF_W : 0) | (perms[2] === "x" ? PF_X : 0);
 }
 
@@ -48,7 +48,7 @@ export function representable(image: ProcessImage): Mapping[] {
  * The kernel's dump policy (smaps VmFlags), plus: an execute-only [vsyscall] page
  * (vsyscall=xonly, the default since 5.18) has nothing anybody can read.
  */
-function worthDumping(m: Mapping): boolean {
+export function worthDumping(m: Mapping): boolean {
   if (m.path === "[vsyscall]" && !m.perms.startsWith("r")) return false;
   return isDumpable(m);
 }

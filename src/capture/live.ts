@@ -10,7 +10,7 @@ import type { ProcessImage, ProcessInfo, ThreadState } from "../model/image.ts";
 import { readAuxv } from "../proc/auxv.ts";
 import { readProcText } from "../proc/read.ts";
 import { readCmdline, readEnviron, readExeLink, listTasks, readPersonality } from "../proc/process.ts";
-import { readSmaps } from "../proc/smaps.ts";
+import { readFlagsAhead, readMappings } from "../proc/smaps.ts";
 import { hasExited, isKernelThread, parseStat, readStat, type ProcStat } from "../proc/stat.ts";
 import { parseStatus, readStatus, type ProcStatus } from "../proc/status.ts";
 import * as pt from "../sys/ptrace.ts";
@@ -45,7 +45,9 @@ export interface CaptureOptions {
    * once. Where that cannot be done, the copy is made with the target stopped, as without it.
    */
   lowPause?: boolean;
-  /** Called once the target runs again, before `use` has finished when lowPause worked. */
+  /** Called just before the target is stopped. */
+  onStop?: () => void;
+  /** Called once the target runs again (from `copied`, or when lowPause worked, before `use`). */
   onResume?: () => void;
   /** Problems found after `use` returned (reaping the fork). */
   late?: string[];
@@ -257,6 +259,8 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
   try {
     // What the stop would change in /proc, read while the target still runs.
     const beforeStop = readBeforeStop(pid);
+    const flagsAhead = readFlagsAhead(pid);
+    opts.onStop?.();
     stopAll(pid, seized);
     if (!seized.has(pid) && seized.size === 0) throw new TargetError(pid, `process ${pid} exited before it could be stopped`);
     const order = [...seized.keys()].sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b));
@@ -274,7 +278,7 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
     }
     if (!cls || threads.length === 0) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
     const problems: string[] = [];
-    const { mappings, mapsText } = readSmaps(pid);
+    const { mappings, mapsText } = readMappings(pid, flagsAhead);
     const anonymous = mappings.filter(isPrivateAnonymous).map((m) => ({ start: m.start, end: m.end }));
     mem = new LiveMemory(pid, anonymous);
     const image: ProcessImage = { cls, info: readInfo(checked, mapsText), threads, mappings, mem, problems };

@@ -9,7 +9,7 @@
 // bytes (symbols, .dynsym, PLT/GOT, library sections) planned, from the copy in the file
 // (ecfs/copied.ts), never from the running process.
 
-import { openExe } from "../capture/exe.ts";
+import { type ExeFile, openExe } from "../capture/exe.ts";
 import { ET_NONE } from "../elf/consts.ts";
 import { assert } from "../errors.ts";
 import type { ProcessImage } from "../model/image.ts";
@@ -40,6 +40,8 @@ export interface EcfsOptions {
   afterCopy?: () => Promise<void> | void;
   /** The executable to read section headers from; default /proc/PID/exe (opened before the copy). */
   exePath?: string;
+  /** The executable already open (before the target was stopped): used instead, and left open. */
+  exe?: ExeFile;
 }
 
 export interface EcfsWritten {
@@ -57,7 +59,7 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.
 
 export async function writeEcfs(image: ProcessImage, sink: ReadableSink, opts: EcfsOptions = {}): Promise<EcfsWritten> {
   // Opened now, while the process surely exists: its /proc/PID/exe may be gone after the copy.
-  const exe = openExe(opts.exePath ?? `/proc/${image.info.pid}/exe`);
+  const exe = opts.exe ?? openExe(opts.exePath ?? `/proc/${image.info.pid}/exe`);
   try {
     const { cls } = image;
     const memory = planMemory(image);
@@ -79,6 +81,6 @@ export async function writeEcfs(image: ProcessImage, sink: ReadableSink, opts: E
       bytesOfMemory: stats.bytesOfMemory, gaps: stats.gaps, warnings,
     };
   } finally {
-    exe.close();
+    if (exe !== opts.exe) exe.close();
   }
 }

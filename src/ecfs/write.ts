@@ -253,12 +253,14 @@ function fill(mem: MemoryReader, addr: bigint, buf: Uint8Array, stats: WriteStat
   }
 }
 
-/** Whether the page of `words` (the chunk as 32-bit words) at byte `at` is all zeros. */
-function zeroPage(words: Int32Array, at: number): boolean {
-  // A plain loop: Buffer.equals per page cost a native call each (25 ms for 4.5 MiB), and a
-  // page with data almost always shows it in its first word.
-  for (let i = at >> 2, end = i + PAGE / 4; i < end; i++) if (words[i] !== 0) return false;
-  return true;
+const ZERO_PAGE = Buffer.alloc(PAGE);
+
+/** Whether the page of `buf` (`words`: the same bytes as 32-bit words) at byte `at` is all zeros. */
+function zeroPage(buf: Buffer, words: Int32Array, at: number): boolean {
+  // A page with data almost always shows it in its first word, which costs no call; the rest
+  // is compared natively (a loop over 1024 words runs interpreted in a short-lived process).
+  // Before, Buffer.equals on a subarray of every page took 25 ms for 4.5 MiB.
+  return words[at >> 2] === 0 && ZERO_PAGE.compare(buf, at, at + PAGE) === 0;
 }
 
 /** Writes the spans of `buf` (the batch at file offset `offset`) but their all-zero pages, which stay holes. */
@@ -267,7 +269,7 @@ function writeSparse(sink: OrderedSink, buf: Buffer, words: Int32Array, spans: r
     const end = at + len;
     let runStart = -1;
     for (let p = at; p < end; p += PAGE) {
-      const zero = p + PAGE <= end && (p & (PAGE - 1)) === 0 && zeroPage(words, p);
+      const zero = p + PAGE <= end && (p & (PAGE - 1)) === 0 && zeroPage(buf, words, p);
       if (zero) {
         stats.zeroPagesSkipped++;
         if (runStart >= 0) {

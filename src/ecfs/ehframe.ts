@@ -8,6 +8,7 @@
 
 import { ByteReader } from "../elf/bytes.ts";
 import { ElfFormatError } from "../errors.ts";
+import type { FunctionNames } from "./exenames.ts";
 
 /** Pointer encodings (LSB Core "DWARF Exception Header Encoding"): low nibble = format, 0x70 = application, 0x80 = indirect. */
 export const DW_EH_PE_absptr = 0x00;
@@ -379,6 +380,8 @@ export interface FdeSymbol {
  * the start address, else sub_<lowercase hex> (docs/FORMAT.md 6). The C tool went through
  * libdwarf, whose FDE list is qsorted by initial location, so its symtab is in address order.
  */
-export function symbolsFromFdes(fdes: readonly Fde[], names?: ReadonlyMap<bigint, string>): FdeSymbol[] {
-  return fdes.map((f) => ({ name: names?.get(f.start) || `sub_${f.start.toString(16)}`, value: f.start, size: f.size }));
+export function symbolsFromFdes(fdes: readonly Fde[], names?: ReadonlyMap<bigint, string> | FunctionNames): FdeSymbol[] {
+  const starts = fdes.map((f) => f.start);
+  const found = names === undefined ? [] : "lookup" in names ? names.lookup(starts) : starts.map((a) => names.get(a));
+  return fdes.map((f, i) => ({ name: found[i] || `sub_${f.start.toString(16)}`, value: f.start, size: f.size }));
 }

@@ -11,11 +11,12 @@ import {
   DT_PLTREL, DT_PLTRELSZ, DT_REL, DT_RELA, DT_RELASZ, DT_RELSZ, DT_STRSZ, DT_STRTAB, DT_SYMTAB,
   PT_DYNAMIC, PT_GNU_EH_FRAME, PT_INTERP, PT_LOAD, PF_W, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_DYNAMIC,
   SHT_DYNSYM, SHT_FINI_ARRAY, SHT_GNU_HASH, SHT_HASH, SHT_INIT_ARRAY, SHT_NOBITS, SHT_PROGBITS, SHT_REL,
-  SHT_RELA, SHT_STRTAB, STT_FUNC, STT_GNU_IFUNC, SHT_GNU_versym,
+  SHT_RELA, SHT_STRTAB, SHT_GNU_versym,
 } from "../elf/consts.ts";
-import { stType, type ElfFile, type Shdr } from "../elf/reader.ts";
+import type { ElfFile } from "../elf/reader.ts";
 import { rethrowIfGone } from "../errors.ts";
 import { decodeEhFrameHdr, parseEhFrame } from "./ehframe.ts";
+import { ExeFunctionNames, type FunctionNames } from "./exenames.ts";
 import { dynValue } from "./dynlink/dynsyms.ts";
 import type { ExeLayout } from "./exelayout.ts";
 import type { SectionPlan } from "./plan.ts";
@@ -30,8 +31,8 @@ export interface ExeSections {
   sections: SectionPlan[];
   /** Where .eh_frame is in memory, for the rebuilt .symtab. */
   ehFrame?: { addr: bigint; size: bigint };
-  /** Function names the executable's own .symtab gives, by runtime address. */
-  names: Map<bigint, string>;
+  /** Function names the executable's own .dynsym and .symtab give, by runtime address. */
+  names: FunctionNames;
   problems: string[];
 }
 
@@ -242,25 +243,6 @@ function linkDynamicRelocations(rm: RemoteMemory, bias: bigint, sections: Sectio
   }
 }
 
-function exeFunctionNames(file: ElfFile | undefined, bias: bigint, problems: string[]): Map<bigint, string> {
-  const names = new Map<bigint, string>();
-  if (!file) return names;
-  try {
-    for (const name of [".dynsym", ".symtab"]) {
-      const sh: Shdr | undefined = file.sectionByName(name);
-      if (!sh) continue;
-      for (const s of file.symbols(sh)) {
-        const t = stType(s.st_info);
-        if ((t === STT_FUNC || t === STT_GNU_IFUNC) && s.st_shndx !== 0 && s.name) names.set(s.st_value + bias, s.name);
-      }
-    }
-  } catch (e) {
-    rethrowIfGone(e);
-    problems.push(`symbol names of the executable: ${(e as Error).message}`);
-  }
-  return names;
-}
-
 export function exeSections(rm: RemoteMemory, layout: ExeLayout, file: ElfFile | undefined): ExeSections {
   const { cls } = rm;
   const problems: string[] = [];
@@ -287,7 +269,7 @@ export function exeSections(rm: RemoteMemory, layout: ExeLayout, file: ElfFile |
   if (got) sections.push(got);
   linkDynamicRelocations(rm, layout.bias, sections);
   const ehFrame = locateEhFrame(rm, layout, sections, problems);
-  const out: ExeSections = { sections, names: exeFunctionNames(file, layout.bias, problems), problems };
+  const out: ExeSections = { sections, names: ExeFunctionNames.read(file, layout.bias, problems), problems };
   if (ehFrame) out.ehFrame = ehFrame;
   return out;
 }

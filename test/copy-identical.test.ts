@@ -101,6 +101,9 @@ describe("the memory image of the new copy path is the old one's, byte for byte"
     { name: "patterns with 24 MiB of heap", exe: () => buildFixture("patterns"), args: ["--heap-mib", "24"] },
     { name: "unreadable (a gap the copy cannot read)", exe: () => buildFixture("unreadable"), args: ["6"] },
     { name: "threads", exe: () => buildFixture("threads", { libs: ["-pthread"] }), args: [] },
+    // File pages read from the file (capture/filepages.ts): private pages written or not, a
+    // shared mapping, and pages past the end of a file.
+    { name: "filemaps", exe: () => buildFixture("filemaps"), args: [] },
     { name: "i386 patterns", exe: () => buildFixture("patterns", { m32: true }), args: ["--heap-mib", "4"], skip: NO_I386 },
   ];
   for (const c of cases) {
@@ -122,17 +125,19 @@ describe("the memory image of the new copy path is the old one's, byte for byte"
     });
   }
 
-  test("--low-pause (the fork, read through /proc/CHILD/mem) and the plain copy of a parked target", async () => {
-    // Run on CPU 0 only, from its start: the cpu_id the kernel keeps in the thread's rseq area
-    // (in its TLS) cannot differ between the two. (taskset execs the fixture: the same pid.)
-    const fx = await startFixture("taskset", ["-c", "0", buildFixture("patterns"), "--heap-mib", "24"], {}, { timeoutMs: 60_000 });
-    const plain = join(work, "parked.plain");
-    const low = join(work, "parked.low");
-    expect(ecfs(["snapshot", "-p", String(fx.pid), "-o", plain]).code).toBe(0);
-    const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", low, "--low-pause"]);
-    expect(r.code).toBe(0);
-    expect(r.stderr).not.toContain("low-pause mode not used");
-    expectSameMemoryImage(plain, low);
-    await fx.kill();
-  });
+  for (const [name, args] of [["patterns", ["--heap-mib", "24"]], ["filemaps", []]] as const) {
+    test(`--low-pause (the fork, read through /proc/CHILD/mem and the mapped files) and the plain copy of a parked target: ${name}`, async () => {
+      // Run on CPU 0 only, from its start: the cpu_id the kernel keeps in the thread's rseq area
+      // (in its TLS) cannot differ between the two. (taskset execs the fixture: the same pid.)
+      const fx = await startFixture("taskset", ["-c", "0", buildFixture(name), ...args], {}, { timeoutMs: 60_000 });
+      const plain = join(work, `${name}.plain`);
+      const low = join(work, `${name}.low`);
+      expect(ecfs(["snapshot", "-p", String(fx.pid), "-o", plain]).code).toBe(0);
+      const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", low, "--low-pause"]);
+      expect(r.code).toBe(0);
+      expect(r.stderr).not.toContain("low-pause mode not used");
+      expectSameMemoryImage(plain, low);
+      await fx.kill();
+    });
+  }
 });

@@ -280,7 +280,7 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
     const problems: string[] = [];
     const { mappings, mapsText } = readMappings(pid, flagsAhead);
     const anonymous = mappings.filter(isPrivateAnonymous).map((m) => ({ start: m.start, end: m.end }));
-    mem = new LiveMemory(pid, anonymous);
+    mem = new LiveMemory(pid, anonymous, mappings);
     const image: ProcessImage = { cls, info: readInfo(checked, mapsText), threads, mappings, mem, problems };
     const layout = encodeXsaveLayout(threads[0]?.xstate);
     if (layout) image.xsaveLayout = layout;
@@ -348,7 +348,9 @@ function forkTarget(target: Target, seized: Map<number, Seized>, image: ProcessI
   const absent = special.filter((m) => m.vmFlags.includes("dc")).map((m) => ({ start: m.start, end: m.end }));
   const child = forkStopped(thread.tid, abi, thread.regs, insn, held);
   const anonymous = image.mappings.filter(isPrivateAnonymous).map((m) => ({ start: m.start, end: m.end }));
-  return { child, mem: new ForkedMemory(child, kept, absent, anonymous), abi, insn };
+  // The child's file mappings are the target's, but for the MADV_DONTFORK ones it has not got.
+  const files = image.mappings.filter((m) => !m.vmFlags.includes("dc"));
+  return { child, mem: new ForkedMemory(child, kept, absent, anonymous, files), abi, insn };
 }
 
 /** What /proc says of the stopped process (its fds, sockets and .procfs.tgz are read apart). */

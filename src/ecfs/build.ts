@@ -8,7 +8,6 @@ import type { ElfFile } from "../elf/reader.ts";
 import type { Mapping, ProcessImage } from "../model/image.ts";
 import { isDumpable } from "../proc/smaps.ts";
 import { rethrowIfGone } from "../errors.ts";
-import { parseEhFrame, symbolsFromFdes } from "./ehframe.ts";
 import { DynamicLinking } from "./dynlink/dynlink.ts";
 import { dynPtr, dynValue } from "./dynlink/dynsyms.ts";
 import { exeLayout } from "./exelayout.ts";
@@ -18,7 +17,7 @@ import { coreNotesFromKernel } from "./kernelnotes.ts";
 import { buildCoreNotes, encodeNotes } from "./notes.ts";
 import type { CorePlan, LoadPlan, SectionPlan } from "./plan.ts";
 import { baseSections, exeMappings, type ExeInfo } from "./sections.ts";
-import { encodeSymtab, markDefinedAbsolute } from "./symtab.ts";
+import { markDefinedAbsolute, symtabFromEhFrame } from "./symtab.ts";
 import { RemoteMemory } from "./dynlink/remote.ts";
 
 export interface PlanOptions {
@@ -105,9 +104,8 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
   if (exeViews.ehFrame) {
     try {
       const { addr, size } = exeViews.ehFrame;
-      const walk = parseEhFrame(rm.bytes(addr, size, ".eh_frame"), addr, cls.word);
-      if (walk.errors.length > 0) problems.push(`.eh_frame: ${walk.errors.length} malformed records skipped (first: ${walk.errors[0]!.message})`);
-      const { symtab, strtab } = encodeSymtab(cls, symbolsFromFdes(walk.fdes, exeViews.names));
+      const { symtab, strtab, errors } = symtabFromEhFrame(cls, rm.bytes(addr, size, ".eh_frame"), addr, exeViews.names);
+      if (errors.length > 0) problems.push(`.eh_frame: ${errors.length} malformed records skipped (first: ${errors[0]!.message})`);
       sections.push(
         { name: ".symtab", type: SHT_SYMTAB, flags: 0, addr: 0n, data: { kind: "bytes", bytes: symtab }, link: ".strtab", info: 1, align: cls.word, entsize: cls.symSize },
         { name: ".strtab", type: SHT_STRTAB, flags: 0, addr: 0n, data: { kind: "bytes", bytes: strtab }, align: 1, entsize: 0 },

@@ -239,6 +239,8 @@ export interface Fde {
 export interface EhFrameOptions extends PointerBases {
   /** Stop (reported) after this many FDEs. The input already bounds it: an FDE takes >= 10 bytes. */
   maxEntries?: number;
+  /** Each FDE is handed here as it is read, and `fdes` stays empty: no array of them is held. */
+  onFde?: (fde: Fde) => void;
 }
 
 export interface EhFrame {
@@ -263,6 +265,8 @@ export function parseEhFrame(bytes: Uint8Array, sectionAddr: bigint, wordSize: 4
   const maxEntries = opts.maxEntries ?? Number.MAX_SAFE_INTEGER;
   const out: EhFrame = { fdes: [], errors: [], end: 0, terminated: false };
   const cies = new Map<number, Cie | ElfFormatError>();
+  const take = opts.onFde ?? ((f: Fde) => void out.fdes.push(f));
+  let count = 0;
   let off = 0;
   while (off < r.length) {
     let rec: Framed | null;
@@ -285,10 +289,13 @@ export function parseEhFrame(bytes: Uint8Array, sectionAddr: bigint, wordSize: 4
       const id = idSize === 8 ? body.u64("CIE id") : BigInt(body.u32("CIE id"));
       isCie = id === 0n;
       if (isCie) cies.set(off, parseCie(body, wordSize, env));
-      else if (out.fdes.length >= maxEntries) {
+      else if (count >= maxEntries) {
         out.errors.push(new ElfFormatError(off, "too many FDEs", maxEntries));
         break;
-      } else out.fdes.push(parseFde(body, off, idAt, id, cies, env));
+      } else {
+        take(parseFde(body, off, idAt, id, cies, env));
+        count++;
+      }
     } catch (e) {
       if (!(e instanceof ElfFormatError)) throw e;
       if (isCie) cies.set(off, e);

@@ -15,7 +15,7 @@ import {
 } from "../elf/consts.ts";
 import type { ElfFile } from "../elf/reader.ts";
 import { rethrowIfGone } from "../errors.ts";
-import { decodeEhFrameHdr, parseEhFrame } from "./ehframe.ts";
+import { decodeEhFrameHdr } from "./ehframe.ts";
 import { ExeFunctionNames, type FunctionNames } from "./exenames.ts";
 import { dynValue } from "./dynlink/dynsyms.ts";
 import type { ExeLayout } from "./exelayout.ts";
@@ -202,6 +202,55 @@ function lazyPlt(rm: RemoteMemory, file: ElfFile, gotLink: bigint, bias: bigint,
   return { addr: entry - BigInt(PLT_ENTRY), size: (count + 1n) * BigInt(PLT_ENTRY) };
 }
 
+/** Longest .eh_frame looked for without a section header to size it. */
+const EH_FRAME_MAX = 16 << 20;
+const WINDOW = 64 * 1024;
+
+/**
+ * Where an .eh_frame with no stated size ends, as parseEhFrame's walk would stop over the bytes
+ * readable at `addr` (at most `cap`): past the zero terminator, or at the first length that does
+ * not frame a record within them. Only the length words are looked at, through a 64 KiB window:
+ * the section is not read whole for it (it was, up to 16 MiB).
+ */
+function ehFrameEnd(rm: RemoteMemory, addr: bigint, cap: number): number {
+  let base = 0;
+  let win: Uint8Array = new Uint8Array(0);
+  /** The byte at `pos`, or undefined where the readable bytes end. */
+  const byte = (pos: number): number | undefined => {
+    if (pos >= cap) return undefined;
+    if (pos < base || pos >= base + win.byteLength) {
+      base = pos;
+      win = rm.prefix(addr + BigInt(pos), Math.min(WINDOW, cap - pos), ".eh_frame");
+    }
+    return win[pos - base];
+  };
+  const u32 = (pos: number): number | undefined => {
+    let v = 0;
+    for (let i = 3; i >= 0; i--) {
+      const b = byte(pos + i);
+      if (b === undefined) return undefined;
+      v = v * 256 + b;
+    }
+    return v;
+  };
+  for (let off = 0; ; ) {
+    const len32 = u32(off);
+    if (len32 === undefined) return off;
+    if (len32 === 0) return off + 4;
+    let head = 4;
+    let len = len32;
+    if (len32 === 0xffffffff) {
+      const lo = u32(off + 4);
+      const hi = u32(off + 8);
+      if (lo === undefined || hi === undefined || hi >= 2 ** 21) return off;
+      len = hi * 2 ** 32 + lo;
+      head = 12;
+    } else if (len32 >= 0xfffffff0) return off;
+    if (off + head + len > cap || byte(off + head + len - 1) === undefined) return off;
+    off += head + len;
+  }
+}
+
 /** .eh_frame's start and size: from its section header, or eh_frame_ptr of .eh_frame_hdr, sized by walking it. */
 function locateEhFrame(rm: RemoteMemory, layout: ExeLayout, sections: SectionPlan[], problems: string[]): { addr: bigint; size: bigint } | undefined {
   const known = sections.find((s) => s.name === ".eh_frame");
@@ -211,10 +260,7 @@ function locateEhFrame(rm: RemoteMemory, layout: ExeLayout, sections: SectionPla
   try {
     const at = hdr.p_vaddr + layout.bias;
     const h = decodeEhFrameHdr(rm.bytes(at, hdr.p_memsz, ".eh_frame_hdr"), at, rm.cls.word);
-    // Read to the end of what is readable (the segment), then let the walk find the terminator.
-    const bytes = rm.prefix(h.ehFramePtr, 16 << 20, ".eh_frame");
-    const walk = parseEhFrame(bytes, h.ehFramePtr, rm.cls.word);
-    return { addr: h.ehFramePtr, size: BigInt(walk.end) };
+    return { addr: h.ehFramePtr, size: BigInt(ehFrameEnd(rm, h.ehFramePtr, EH_FRAME_MAX)) };
   } catch (e) {
     rethrowIfGone(e);
     problems.push(`.eh_frame: ${(e as Error).message}`);

@@ -22,8 +22,12 @@ for (const target of targets) {
   mkdirSync(dir, { recursive: true });
   const outfile = join(dir, "ecfs");
   // CommonJS with bytecode: each module (node:fs, bun:ffi and the rest) is evaluated only when a
-  // command first needs it, and nothing is parsed at startup (README "Benchmark": startup).
-  const args = ["build", "--compile", "--minify", "--format=cjs", "--bytecode", join(root, "src", "main.ts"), "--outfile", outfile];
+  // command first needs it, and nothing is parsed at startup (README "Benchmark": startup). No
+  // .env or bunfig.toml from the working directory: they would change what runs (as root, too).
+  const args = [
+    "build", "--compile", "--minify", "--format=cjs", "--bytecode", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
+    join(root, "src", "main.ts"), "--outfile", outfile,
+  ];
   if (target) args.push(`--target=${target}`);
   const r = Bun.spawnSync([process.execPath, ...args], { stdout: "inherit", stderr: "inherit" });
   if (r.exitCode !== 0) {

@@ -5,7 +5,8 @@
 // the writer as it was, so a change to the copy itself shows too). Both write the same frozen
 // target (SIGSTOP: nothing in it runs, not even the kernel's rseq cpu_id updates), and readelf
 // and cmp judge the program headers and the PT_LOAD bytes. --low-pause (the fork, read through
-// /proc/CHILD/mem) is compared with the plain copy of a parked target pinned to one CPU.
+// /proc/CHILD/mem and the mapped files) is compared with the old way on a parked target pinned
+// to one CPU.
 
 import { afterAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
@@ -14,6 +15,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openExe } from "../src/capture/exe.ts";
 import { withLiveProcess } from "../src/capture/live.ts";
+import { LiveMemory } from "../src/capture/memory.ts";
+import { isPrivateAnonymous } from "../src/proc/pagemap.ts";
 import { planEcfs } from "../src/ecfs/build.ts";
 import { layoutCore } from "../src/ecfs/layout.ts";
 import { AtomicFile } from "../src/ecfs/output.ts";
@@ -28,20 +31,26 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** The way before: planned from the live memory with the target stopped, written in one pass. */
+/**
+ * The way before: planned from the live memory with the target stopped, written in one pass,
+ * and every page read through the process (process_vm_readv, /proc/PID/mem), none from the
+ * mapped files.
+ */
 async function oldPath(pid: number, out: string): Promise<void> {
   await withLiveProcess(pid, async (image) => {
+    const mem = new LiveMemory(pid, image.mappings.filter(isPrivateAnonymous));
     const exe = openExe(`/proc/${pid}/exe`);
     const file = AtomicFile.create(out);
     try {
-      const { plan } = planEcfs(image, exe);
-      await oldWriteCore(plan, layoutCore(plan), file, image.mem);
+      const { plan } = planEcfs({ ...image, mem }, exe);
+      await oldWriteCore(plan, layoutCore(plan), file, mem);
       file.commit();
     } catch (e) {
       file.abort();
       throw e;
     } finally {
       exe.close();
+      mem.close();
     }
   });
 }
@@ -126,13 +135,13 @@ describe("the memory image of the new copy path is the old one's, byte for byte"
   }
 
   for (const [name, args] of [["patterns", ["--heap-mib", "24"]], ["filemaps", []]] as const) {
-    test(`--low-pause (the fork, read through /proc/CHILD/mem and the mapped files) and the plain copy of a parked target: ${name}`, async () => {
+    test(`--low-pause (the fork, read through /proc/CHILD/mem and the mapped files) and the old way, of a parked target: ${name}`, async () => {
       // Run on CPU 0 only, from its start: the cpu_id the kernel keeps in the thread's rseq area
       // (in its TLS) cannot differ between the two. (taskset execs the fixture: the same pid.)
       const fx = await startFixture("taskset", ["-c", "0", buildFixture(name), ...args], {}, { timeoutMs: 60_000 });
       const plain = join(work, `${name}.plain`);
       const low = join(work, `${name}.low`);
-      expect(ecfs(["snapshot", "-p", String(fx.pid), "-o", plain]).code).toBe(0);
+      await oldPath(fx.pid, plain);
       const r = ecfs(["snapshot", "-p", String(fx.pid), "-o", low, "--low-pause"]);
       expect(r.code).toBe(0);
       expect(r.stderr).not.toContain("low-pause mode not used");

@@ -20,6 +20,11 @@ const PRESENT_HIGH = 1 << 31;
 const SWAPPED_HIGH = 1 << 30;
 const FILE_HIGH = 1 << 29;
 const BATCH = 1024;
+/**
+ * Smaller file mappings are read through the process like the rest: opening the file and its
+ * pagemap costs more syscalls than the faults it would save (a locale file's 4 KiB, say).
+ */
+const FILE_MIN = 256n * 1024n;
 
 /** A run of one mapping's pages: from its file at `offset`, or (no file) from the process. */
 export interface PageSource {
@@ -42,10 +47,10 @@ export class FilePages {
   readonly #buf = Buffer.alloc(BATCH * 8);
   readonly #words = new Uint32Array(this.#buf.buffer, this.#buf.byteOffset, BATCH * 2);
 
-  /** `mappings`: the process's mappings (any order); the file-backed ones are used. */
+  /** `mappings`: the process's mappings (any order); the file-backed ones of FILE_MIN or more are used. */
   constructor(readonly pid: number, mappings: readonly Mapping[]) {
     this.#maps = mappings
-      .filter((m) => m.inode !== 0n && m.path.startsWith("/") && (m.perms[3] === "s" || m.perms[3] === "p"))
+      .filter((m) => m.inode !== 0n && m.path.startsWith("/") && (m.perms[3] === "s" || m.perms[3] === "p") && m.end - m.start >= FILE_MIN)
       .map((m) => ({ m, shared: m.perms[3] === "s" }))
       .sort((a, b) => (a.m.start < b.m.start ? -1 : 1));
   }

@@ -1,6 +1,7 @@
-// bun scripts/bench-handler.ts [MiB...]: the crash handler against the kernel's own ways of
-// saving a crash, on the same program (test/fixtures/crasher.c, with N MiB of touched heap;
-// default a small one and 1024 MiB), best of 3 after a warm-up:
+// The crash handler against the kernel's own ways of saving a crash, on the same program
+// (test/fixtures/crasher.c, with N MiB of touched heap), best of N after a warm-up; part of
+// `bun run bench` (scripts/bench.ts), or alone: bun scripts/bench-handler.ts [MiB...] (default
+// a small one and 1024 MiB), which builds dist/ecfs into a temporary directory first:
 //   kernel file   core_pattern = a file (the kernel writes the core itself)
 //   cat pipe      core_pattern = |script that runs `cat > file`, core_pipe_limit 4
 //   ecfs direct   ecfs handler (the built dist binary), core_pipe_limit 4: memory read in place
@@ -16,12 +17,10 @@ import { withCorePattern } from "../test/helpers/corepattern.ts";
 import { buildFixture } from "../test/helpers/fixtures.ts";
 
 const root = join(import.meta.dir, "..");
-const sizes = process.argv.slice(2).map(Number).filter((n) => n >= 0);
-const work = mkdtempSync("/tmp/eb-");
-const RUNS = 3;
 
-function buildEcfs(): string {
-  const dist = join(work, "dist");
+/** `bun run build` into `dir`/dist; returns the executable. */
+export function buildEcfs(dir: string): string {
+  const dist = join(dir, "dist");
   const b = spawnSync(process.execPath, [join(root, "scripts", "build.ts")], { encoding: "utf8", env: { ...process.env, ECFS_DIST: dist } });
   if (b.status !== 0) throw new Error(`build failed: ${b.stderr}`);
   return join(dist, "ecfs");
@@ -35,7 +34,7 @@ interface Method {
   doneBy: "exit" | "log";
 }
 
-function methods(ecfs: string): Method[] {
+function methods(ecfs: string, work: string): Method[] {
   const cat = join(work, "cat.sh");
   writeFileSync(cat, `#!/bin/sh\nexec cat > "$1/core.$2"\n`);
   chmodSync(cat, 0o755);
@@ -55,7 +54,13 @@ interface Sample {
   bytes: number;
 }
 
-async function once(exe: string, mib: number, m: Method): Promise<Sample> {
+export interface HandlerRow extends Sample {
+  /** Touched heap of the crashing program; 0 for a small one. */
+  mib: number;
+  method: string;
+}
+
+async function once(exe: string, mib: number, m: Method, work: string): Promise<Sample> {
   const dir = join(work, "c");
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { mode: 0o777 });
@@ -99,23 +104,45 @@ async function once(exe: string, mib: number, m: Method): Promise<Sample> {
   });
 }
 
-const exe = buildFixture("crasher", { libs: ["-pthread"] });
-const ecfs = buildEcfs();
-const out: string[] = ["| touched heap | method | signal to file | process waited | handler peak RSS | file size |", "|---|---|---|---|---|---|"];
-try {
-  for (const mib of sizes.length > 0 ? sizes : [0, 1024]) {
-    for (const m of methods(ecfs)) {
-      await once(exe, mib, m); // warm-up
-      const samples: Sample[] = [];
-      for (let i = 0; i < RUNS; i++) samples.push(await once(exe, mib, m));
-      const best = samples.reduce((a, b) => (b.fileMs < a.fileMs ? b : a));
-      const rss = best.rssMiB === undefined ? "-" : `${best.rssMiB} MiB`;
-      const row = `| ${mib === 0 ? "small (1 MiB)" : `${mib} MiB`} | ${m.name} | ${best.fileMs.toFixed(0)} ms | ${best.exitMs.toFixed(0)} ms | ${rss} | ${(best.bytes / 1048576).toFixed(1)} MiB |`;
-      out.push(row);
-      process.stderr.write(`${row}\n`);
+/** Each method on a crash of each size: the best of `runs` after a warm-up (by signal to file). */
+export async function benchHandler(ecfs: string, sizes: number[], runs: number, onRow?: (r: HandlerRow) => void): Promise<HandlerRow[]> {
+  const exe = buildFixture("crasher", { libs: ["-pthread"] });
+  const work = mkdtempSync("/tmp/eb-");
+  const rows: HandlerRow[] = [];
+  try {
+    for (const mib of sizes) {
+      for (const m of methods(ecfs, work)) {
+        await once(exe, mib, m, work); // warm-up
+        const samples: Sample[] = [];
+        for (let i = 0; i < runs; i++) samples.push(await once(exe, mib, m, work));
+        const best = samples.reduce((a, b) => (b.fileMs < a.fileMs ? b : a));
+        const row = { mib, method: m.name, ...best };
+        rows.push(row);
+        onRow?.(row);
+      }
     }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
   }
-  process.stdout.write(`${out.join("\n")}\n`);
-} finally {
-  rmSync(work, { recursive: true, force: true });
+  return rows;
+}
+
+export function handlerTable(rows: HandlerRow[]): string {
+  const out = ["| touched heap | method | signal to file | process waited | handler peak RSS | file size |", "|---|---|---|---|---|---|"];
+  for (const r of rows) {
+    const rss = r.rssMiB === undefined ? "-" : `${r.rssMiB} MiB`;
+    out.push(`| ${r.mib === 0 ? "small (1 MiB)" : `${r.mib} MiB`} | ${r.method} | ${r.fileMs.toFixed(0)} ms | ${r.exitMs.toFixed(0)} ms | ${rss} | ${(r.bytes / 1048576).toFixed(1)} MiB |`);
+  }
+  return out.join("\n");
+}
+
+if (import.meta.main) {
+  const sizes = process.argv.slice(2).map(Number).filter((n) => n >= 0);
+  const work = mkdtempSync("/tmp/eb-build-");
+  try {
+    const rows = await benchHandler(buildEcfs(work), sizes.length > 0 ? sizes : [0, 1024], 3, (r) => process.stderr.write(`${handlerTable([r]).split("\n")[2]}\n`));
+    process.stdout.write(`${handlerTable(rows)}\n`);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
 }

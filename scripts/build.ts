@@ -21,7 +21,13 @@ for (const target of targets) {
   const dir = target ? join(outDir, target) : outDir;
   mkdirSync(dir, { recursive: true });
   const outfile = join(dir, "ecfs");
-  const args = ["build", "--compile", "--minify", join(root, "src", "main.ts"), "--outfile", outfile];
+  // CommonJS with bytecode: each module (node:fs, bun:ffi and the rest) is evaluated only when a
+  // command first needs it, and nothing is parsed at startup (README "Benchmark": startup). No
+  // .env or bunfig.toml from the working directory: they would change what runs (as root, too).
+  const args = [
+    "build", "--compile", "--minify", "--format=cjs", "--bytecode", "--no-compile-autoload-dotenv", "--no-compile-autoload-bunfig",
+    join(root, "src", "main.ts"), "--outfile", outfile,
+  ];
   if (target) args.push(`--target=${target}`);
   const r = Bun.spawnSync([process.execPath, ...args], { stdout: "inherit", stderr: "inherit" });
   if (r.exitCode !== 0) {

@@ -1,7 +1,8 @@
-// The live front end of the pipeline: stop the process (capture/live), plan and lay out
-// the ECFS file (ecfs/), stream it to a temporary file, rename it into place, and resume
-// the target. A failure anywhere removes the temporary file and still resumes the target.
+// The live front end of the pipeline: stop the process (capture/live), copy its memory into a
+// temporary file, resume it, plan the rest of the ECFS file from the copy (ecfs/pipeline.ts),
+// and name the file. A failure anywhere removes the temporary file and still resumes the target.
 
+import { openExe } from "./capture/exe.ts";
 import { preflight, withLiveProcess } from "./capture/live.ts";
 import { AtomicFile } from "./ecfs/output.ts";
 import { writeEcfs } from "./ecfs/pipeline.ts";
@@ -61,22 +62,31 @@ export async function snapshot(opts: SnapshotOptions): Promise<SnapshotResult> {
   const target = preflight(opts.pid);
   const path = opts.out(target.stat.comm, target.pid);
   const file = AtomicFile.create(path, 0o600, { force: opts.force ?? false });
+  // Its section headers are read only after the copy, but the file is opened now: no work for the pause.
+  const exe = openExe(`/proc/${target.pid}/exe`);
   try {
-    const t0 = performance.now();
+    let stoppedAt: number | undefined;
     let resumedAt: number | undefined;
     const late: string[] = [];
-    const capture = { lowPause: opts.lowPause ?? false, onResume: () => void (resumedAt ??= performance.now()), late };
-    const written = await withLiveProcess(target, async (image) => {
-      const w = await writeEcfs(image, file, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false, checkpoint });
+    const capture = {
+      lowPause: opts.lowPause ?? false, late,
+      onStop: () => void (stoppedAt ??= performance.now()),
+      onResume: () => void (resumedAt ??= performance.now()),
+    };
+    const written = await withLiveProcess(target, async (image, copied) => {
+      // The target resumes as soon as its memory is in the file; the rest is planned from the copy.
+      const w = await writeEcfs(image, file, { eType: opts.core ? ET_CORE : ET_NONE, heuristics: opts.heuristics ?? false, checkpoint, afterCopy: copied, exe });
       return { path, pid: image.info.pid, ...w };
     }, capture);
     // Named only after the target runs again: nothing about the file need pause it.
     file.commit();
-    return { ...written, pausedMs: (resumedAt ?? performance.now()) - t0, warnings: [...written.warnings, ...late] };
+    const pausedMs = stoppedAt === undefined ? 0 : (resumedAt ?? performance.now()) - stoppedAt;
+    return { ...written, pausedMs, warnings: [...written.warnings, ...late] };
   } catch (e) {
     file.abort();
     throw e;
   } finally {
+    exe.close();
     for (const s of STOP_SIGNALS) process.off(s, onSignal);
   }
 }

@@ -17,6 +17,7 @@ import { libc } from "../sys/libc.ts";
 import { ECHILD, ESRCH, errnoName } from "../sys/errno.ts";
 import * as pt from "../sys/ptrace.ts";
 import { ProcMem } from "../sys/vm.ts";
+import { FilePages, readFile } from "./filepages.ts";
 
 const SIGKILL = 9;
 const { SIGTRAP, WNOHANG, __WALL } = pt;
@@ -200,16 +201,34 @@ export class ForkedMemory implements MemoryReader {
   readonly #kept: readonly KeptRun[];
   readonly #absent: readonly { start: bigint; end: bigint }[];
   readonly #unpopulated: UnpopulatedPages;
+  readonly #files: FilePages | undefined;
   /**
    * `anonymous`: the target's private anonymous mappings. The child's page tables are a copy of
    * the target's there (fork copies every PTE of a mapping that has pages), so the child's
-   * pagemap tells which pages were never populated.
+   * pagemap tells which pages were never populated. `mappings`: the child's file-backed pages
+   * are read from their files (capture/filepages.ts), not page by page through /proc/CHILD/mem.
    */
-  constructor(readonly child: number, kept: readonly KeptRun[], absent: readonly { start: bigint; end: bigint }[], anonymous: readonly PageRun[] = []) {
+  constructor(readonly child: number, kept: readonly KeptRun[], absent: readonly { start: bigint; end: bigint }[], anonymous: readonly PageRun[] = [], mappings?: readonly Mapping[]) {
     this.#mem = new ProcMem(child);
     this.#kept = [...kept].sort((a, b) => (a.start < b.start ? -1 : 1));
     this.#absent = [...absent].sort((a, b) => (a.start < b.start ? -1 : 1));
     this.#unpopulated = new UnpopulatedPages(child, anonymous);
+    if (mappings) this.#files = new FilePages(child, mappings);
+  }
+
+  /** From the child: file pages from their files, the rest through /proc/CHILD/mem. */
+  #readChild(addr: bigint, dst: Uint8Array): number {
+    if (!this.#files) return this.#mem.read(addr, dst);
+    let done = 0;
+    for (const part of this.#files.split(addr, dst.byteLength)) {
+      const len = Number(part.end - part.start);
+      const sub = dst.subarray(done, done + len);
+      let n = part.file ? readFile(part.file.fd, sub, part.file.offset) : 0;
+      if (n < len) n += this.#mem.read(part.start + BigInt(n), sub.subarray(n));
+      done += n;
+      if (n < len) break;
+    }
+    return done;
   }
 
   /** The child's populated pages, and the runs kept aside (which the child lacks or has wiped). */
@@ -257,7 +276,7 @@ export class ForkedMemory implements MemoryReader {
       const gap = this.#absent.find((r) => r.start > at)?.start;
       const stop = next === undefined ? gap : gap === undefined || next < gap ? next : gap;
       const lim = stop === undefined ? left : Math.min(left, Number(stop - at));
-      const n = this.#mem.read(at, dst.subarray(done, done + lim));
+      const n = this.#readChild(at, dst.subarray(done, done + lim));
       done += n;
       if (n < lim) {
         if (n === 0 && !alive(this.child)) throw new SyscallError("pread /proc/PID/mem", ESRCH, "ESRCH", this.child);
@@ -269,6 +288,7 @@ export class ForkedMemory implements MemoryReader {
 
   close(): void {
     this.#mem.close();
+    this.#files?.close();
     this.#unpopulated.close();
   }
 }

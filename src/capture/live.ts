@@ -10,7 +10,7 @@ import type { ProcessImage, ProcessInfo, ThreadState } from "../model/image.ts";
 import { readAuxv } from "../proc/auxv.ts";
 import { readProcText } from "../proc/read.ts";
 import { readCmdline, readEnviron, readExeLink, listTasks, readPersonality } from "../proc/process.ts";
-import { readSmaps } from "../proc/smaps.ts";
+import { readFlagsAhead, readMappings } from "../proc/smaps.ts";
 import { hasExited, isKernelThread, parseStat, readStat, type ProcStat } from "../proc/stat.ts";
 import { parseStatus, readStatus, type ProcStatus } from "../proc/status.ts";
 import * as pt from "../sys/ptrace.ts";
@@ -45,7 +45,9 @@ export interface CaptureOptions {
    * once. Where that cannot be done, the copy is made with the target stopped, as without it.
    */
   lowPause?: boolean;
-  /** Called once the target runs again, before `use` has finished when lowPause worked. */
+  /** Called just before the target is stopped. */
+  onStop?: () => void;
+  /** Called once the target runs again (from `copied`, or when lowPause worked, before `use`). */
   onResume?: () => void;
   /** Problems found after `use` returned (reaping the fork). */
   late?: string[];
@@ -213,10 +215,12 @@ function readThread(pid: number, tid: number, pendingSig: number): { t: ThreadSt
 
 /**
  * Stop `pid`, build its ProcessImage, run `use` on it, and resume the target whatever
- * happens. `use` must finish with the image before it returns: the memory reader is
- * only valid until then (while the threads are stopped, or while the fork lives).
+ * happens. `use` calls `copied()` once the memory is copied: the target runs again from there
+ * (with lowPause, already before `use`: then the fork goes), and what is read only after the
+ * resume (sockets, .procfs.tgz: ProcessInfo) is added to the image. The memory reader is valid
+ * until `copied()`, or until `use` returns.
  */
-export async function withLiveProcess<T>(target: number | Target, use: (image: ProcessImage) => Promise<T>, opts: CaptureOptions = {}): Promise<T> {
+export async function withLiveProcess<T>(target: number | Target, use: (image: ProcessImage, copied: () => void) => Promise<T>, opts: CaptureOptions = {}): Promise<T> {
   const checked = typeof target === "number" ? preflight(target) : target;
   const { pid } = checked;
   const seized = new Map<number, Seized>();
@@ -230,9 +234,33 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
     for (const sig of held.splice(0)) libc.kill(pid, sig);
     return trouble;
   };
+  const resumeNow = (): void => {
+    mem?.close();
+    mem = undefined;
+    const trouble = resume();
+    resumed = true;
+    opts.onResume?.();
+    if (trouble.length > 0) throw new TargetError(pid, `could not resume every thread of ${pid}: ${trouble.join("; ")}`);
+  };
+  /** The fork is done with: killed, and its zombie reaped in the target. */
+  const dropFork = (): void => {
+    if (!fork) return;
+    const { child, abi, insn } = fork;
+    fork.mem.close();
+    fork = undefined;
+    try {
+      killChild(child);
+      const p = reapInTarget(pid, child, abi, insn);
+      if (p) opts.late?.push(p);
+    } catch (e) {
+      opts.late?.push(`the target's forked copy ${child}: ${(e as Error).message}`);
+    }
+  };
   try {
     // What the stop would change in /proc, read while the target still runs.
     const beforeStop = readBeforeStop(pid);
+    const flagsAhead = readFlagsAhead(pid);
+    opts.onStop?.();
     stopAll(pid, seized);
     if (!seized.has(pid) && seized.size === 0) throw new TargetError(pid, `process ${pid} exited before it could be stopped`);
     const order = [...seized.keys()].sort((a, b) => (a === pid ? -1 : b === pid ? 1 : a - b));
@@ -250,12 +278,10 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
     }
     if (!cls || threads.length === 0) throw new TargetError(pid, `process ${pid} exited during the snapshot`);
     const problems: string[] = [];
-    const { mappings, mapsText } = readSmaps(pid);
+    const { mappings, mapsText } = readMappings(pid, flagsAhead);
     const anonymous = mappings.filter(isPrivateAnonymous).map((m) => ({ start: m.start, end: m.end }));
-    mem = new LiveMemory(pid, anonymous);
-    // With a fork to read from, the slower /proc reads wait until the target runs again.
-    const deferred = opts.lowPause === true;
-    const image: ProcessImage = { cls, info: readInfo(checked, mapsText, problems, deferred ? undefined : beforeStop), threads, mappings, mem, problems };
+    mem = new LiveMemory(pid, anonymous, mappings);
+    const image: ProcessImage = { cls, info: readInfo(checked, mapsText), threads, mappings, mem, problems };
     const layout = encodeXsaveLayout(threads[0]?.xstate);
     if (layout) image.xsaveLayout = layout;
     if (opts.lowPause) {
@@ -264,21 +290,23 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
       } catch (e) {
         if (isGone(e) && hasExited(pid)) throw e;
         problems.push(`low-pause mode not used, the target stays stopped for the copy: ${(e as Error).message}`);
-        readForensics(image.info, pid, problems, beforeStop, true);
-      }
-      if (fork) {
-        image.mem = fork.mem;
-        mem.close();
-        mem = undefined;
-        const trouble = resume();
-        if (trouble.length > 0) throw new TargetError(pid, `could not resume every thread of ${pid}: ${trouble.join("; ")}`);
-        resumed = true;
-        opts.onResume?.();
-        // The fork's fd table is the target's as of the stop; /proc/PID itself is read live.
-        readForensics(image.info, pid, problems, beforeStop, false, fork.child);
       }
     }
-    return await use(image);
+    if (fork) {
+      image.mem = fork.mem;
+      resumeNow();
+      // The fork's fd table is the target's as of the stop.
+      image.info.fds = readFds(fork.child);
+    } else image.info.fds = readFds(pid);
+    let copiedDone = false;
+    const copied = (): void => {
+      if (copiedDone) return;
+      copiedDone = true;
+      if (fork) dropFork();
+      else resumeNow();
+      readAfterResume(image.info, pid, problems, beforeStop);
+    };
+    return await use(image, copied);
   } catch (e) {
     if (isGone(e) && e.pid !== undefined && e.pid === fork?.child)
       throw new TargetError(pid, `the forked copy of process ${pid} was killed during the snapshot`, { cause: e });
@@ -289,16 +317,7 @@ export async function withLiveProcess<T>(target: number | Target, use: (image: P
     mem?.close();
     const problems = resume();
     if (!resumed) opts.onResume?.();
-    if (fork) {
-      fork.mem.close();
-      try {
-        killChild(fork.child);
-        const p = reapInTarget(pid, fork.child, fork.abi, fork.insn);
-        if (p) opts.late?.push(p);
-      } catch (e) {
-        opts.late?.push(`the target's forked copy ${fork.child}: ${(e as Error).message}`);
-      }
-    }
+    dropFork();
     if (problems.length > 0) throw new TargetError(pid, `could not resume every thread of ${pid}: ${problems.join("; ")}`);
   }
 }
@@ -329,38 +348,39 @@ function forkTarget(target: Target, seized: Map<number, Seized>, image: ProcessI
   const absent = special.filter((m) => m.vmFlags.includes("dc")).map((m) => ({ start: m.start, end: m.end }));
   const child = forkStopped(thread.tid, abi, thread.regs, insn, held);
   const anonymous = image.mappings.filter(isPrivateAnonymous).map((m) => ({ start: m.start, end: m.end }));
-  return { child, mem: new ForkedMemory(child, kept, absent, anonymous), abi, insn };
+  // The child's file mappings are the target's, but for the MADV_DONTFORK ones it has not got.
+  const files = image.mappings.filter((m) => !m.vmFlags.includes("dc"));
+  return { child, mem: new ForkedMemory(child, kept, absent, anonymous, files), abi, insn };
 }
 
-/**
- * What /proc says of the stopped process; with `beforeStop` (readBeforeStop's texts), the fds,
- * sockets and /proc tarball too, read now.
- */
-function readInfo({ pid, stat, status }: Target, mapsText: string, problems: string[], beforeStop: Map<string, Uint8Array> | undefined): ProcessInfo {
+/** What /proc says of the stopped process (its fds, sockets and .procfs.tgz are read apart). */
+function readInfo({ pid, stat, status }: Target, mapsText: string): ProcessInfo {
   // Read again now that the process is stopped: the group's CPU times as of the snapshot.
   const { utimeUs, stimeUs, cutimeUs, cstimeUs } = readStat(pid);
-  const info: ProcessInfo = {
+  return {
     pid, ppid: stat.ppid, pgrp: stat.pgrp, sid: stat.session, uid: status.uid[0], gid: status.gid[0],
     state: stat.state, nice: stat.nice, flags: stat.flags, comm: stat.comm, groupTimes: { utimeUs, stimeUs, cutimeUs, cstimeUs },
     cmdline: readCmdline(pid), environ: readEnviron(pid), exe: readExeLink(pid), auxv: readAuxv(pid),
     mapsText, personality: readPersonality(pid),
     fds: [], sockets: new Map(),
   };
-  if (beforeStop) readForensics(info, pid, problems, beforeStop, true);
-  return info;
 }
 
 /**
- * Open files and sockets (from `fdPid`: the target, or its fork, which has the same fds) and
- * .procfs.tgz, with the texts read before the stop; `stopped`: the target is still stopped now.
+ * What waits until the target runs again: the sockets of its network namespace (the fds that
+ * name them were read as of the snapshot) and .procfs.tgz, with the texts readBeforeStop read
+ * before the stop. The memory is in the file by now, so a target that has exited meanwhile
+ * costs these sections, not the snapshot.
  */
-function readForensics(info: ProcessInfo, pid: number, problems: string[], beforeStop: Map<string, Uint8Array>, stopped: boolean, fdPid = pid): void {
-  info.fds = readFds(fdPid);
-  info.sockets = readSockets(fdPid);
+function readAfterResume(info: ProcessInfo, pid: number, problems: string[], beforeStop: Map<string, Uint8Array>): void {
   try {
-    info.procfsTgz = buildProcfsTarball(pid, { beforeStop, stopped });
+    info.sockets = readSockets(pid);
   } catch (e) {
-    if (isGone(e)) throw e;
-    problems.push(`.procfs.tgz: ${(e as Error).message}`);
+    problems.push(`sockets: ${isGone(e) ? `process ${pid} exited before they were read` : (e as Error).message}`);
+  }
+  try {
+    info.procfsTgz = buildProcfsTarball(pid, { beforeStop, stopped: false });
+  } catch (e) {
+    problems.push(`.procfs.tgz: ${isGone(e) ? `process ${pid} exited before /proc/${pid} was read` : (e as Error).message}`);
   }
 }

@@ -18,8 +18,11 @@ const INSTALL_ARGS = {
   text: { type: "boolean", alias: "t", description: "accepted as the original's -t (all text is always captured)", default: false },
 } as const satisfies ArgsDef;
 
-/** A standalone executable runs its bundled sources from Bun's embedded file system. */
-const isCompiled = (): boolean => import.meta.path.startsWith("/$bunfs/") || import.meta.path.startsWith("B:/~BUN/");
+/**
+ * A standalone executable runs its bundled sources from Bun's embedded file system. (Bun.main,
+ * not import.meta.path: the CommonJS bundle of scripts/build.ts bakes the latter in at build time.)
+ */
+const isCompiled = (): boolean => Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
 
 export const install = defineCommand({
   meta: { name: "install", description: "Install the crash handler: every crash on this machine leaves an ECFS file" },

@@ -8,7 +8,6 @@ import type { ElfFile } from "../elf/reader.ts";
 import type { Mapping, ProcessImage } from "../model/image.ts";
 import { isDumpable } from "../proc/smaps.ts";
 import { rethrowIfGone } from "../errors.ts";
-import { parseEhFrame, symbolsFromFdes } from "./ehframe.ts";
 import { DynamicLinking } from "./dynlink/dynlink.ts";
 import { dynPtr, dynValue } from "./dynlink/dynsyms.ts";
 import { exeLayout } from "./exelayout.ts";
@@ -20,7 +19,7 @@ import { coreNotesFromKernel } from "./kernelnotes.ts";
 import { buildCoreNotes, encodeNotes } from "./notes.ts";
 import type { CorePlan, LoadPlan, SectionPlan } from "./plan.ts";
 import { baseSections, exeMappings, type ExeInfo } from "./sections.ts";
-import { encodeSymtab, markDefinedAbsolute } from "./symtab.ts";
+import { markDefinedAbsolute, symtabFromEhFrame } from "./symtab.ts";
 import { RemoteMemory } from "./dynlink/remote.ts";
 
 export interface PlanOptions {
@@ -39,7 +38,7 @@ export interface PlanResult {
 
 const LIMIT32 = 1n << 32n;
 
-function segmentFlags(perms: string): number {
+export function segmentFlags(perms: string): number {
   return (perms[0] === "r" ? PF_R : 0) | (perms[1] === "w" ? PF_W : 0) | (perms[2] === "x" ? PF_X : 0);
 }
 
@@ -52,7 +51,7 @@ export function representable(image: ProcessImage): Mapping[] {
  * The kernel's dump policy (smaps VmFlags), plus: an execute-only [vsyscall] page
  * (vsyscall=xonly, the default since 5.18) has nothing anybody can read.
  */
-function worthDumping(m: Mapping): boolean {
+export function worthDumping(m: Mapping): boolean {
   if (m.path === "[vsyscall]" && !m.perms.startsWith("r")) return false;
   return isDumpable(m);
 }
@@ -119,9 +118,8 @@ export function planEcfs(image: ProcessImage, exe: { file?: ElfFile }, opts: Pla
   if (exeViews.ehFrame) {
     try {
       const { addr, size } = exeViews.ehFrame;
-      const walk = parseEhFrame(rm.bytes(addr, size, ".eh_frame"), addr, cls.word);
-      if (walk.errors.length > 0) problems.push(`.eh_frame: ${walk.errors.length} malformed records skipped (first: ${walk.errors[0]!.message})`);
-      const { symtab, strtab } = encodeSymtab(cls, symbolsFromFdes(walk.fdes, exeViews.names));
+      const { symtab, strtab, errors } = symtabFromEhFrame(cls, rm.bytes(addr, size, ".eh_frame"), addr, exeViews.names);
+      if (errors.length > 0) problems.push(`.eh_frame: ${errors.length} malformed records skipped (first: ${errors[0]!.message})`);
       sections.push(
         { name: ".symtab", type: SHT_SYMTAB, flags: 0, addr: 0n, data: { kind: "bytes", bytes: symtab }, link: ".strtab", info: 1, align: cls.word, entsize: cls.symSize },
         { name: ".strtab", type: SHT_STRTAB, flags: 0, addr: 0n, data: { kind: "bytes", bytes: strtab }, align: 1, entsize: 0 },

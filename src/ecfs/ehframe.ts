@@ -8,6 +8,7 @@
 
 import { ByteReader } from "../elf/bytes.ts";
 import { ElfFormatError } from "../errors.ts";
+import type { FunctionNames } from "./exenames.ts";
 
 /** Pointer encodings (LSB Core "DWARF Exception Header Encoding"): low nibble = format, 0x70 = application, 0x80 = indirect. */
 export const DW_EH_PE_absptr = 0x00;
@@ -238,6 +239,8 @@ export interface Fde {
 export interface EhFrameOptions extends PointerBases {
   /** Stop (reported) after this many FDEs. The input already bounds it: an FDE takes >= 10 bytes. */
   maxEntries?: number;
+  /** Each FDE is handed here as it is read, and `fdes` stays empty: no array of them is held. */
+  onFde?: (fde: Fde) => void;
 }
 
 export interface EhFrame {
@@ -262,6 +265,8 @@ export function parseEhFrame(bytes: Uint8Array, sectionAddr: bigint, wordSize: 4
   const maxEntries = opts.maxEntries ?? Number.MAX_SAFE_INTEGER;
   const out: EhFrame = { fdes: [], errors: [], end: 0, terminated: false };
   const cies = new Map<number, Cie | ElfFormatError>();
+  const take = opts.onFde ?? ((f: Fde) => void out.fdes.push(f));
+  let count = 0;
   let off = 0;
   while (off < r.length) {
     let rec: Framed | null;
@@ -284,10 +289,13 @@ export function parseEhFrame(bytes: Uint8Array, sectionAddr: bigint, wordSize: 4
       const id = idSize === 8 ? body.u64("CIE id") : BigInt(body.u32("CIE id"));
       isCie = id === 0n;
       if (isCie) cies.set(off, parseCie(body, wordSize, env));
-      else if (out.fdes.length >= maxEntries) {
+      else if (count >= maxEntries) {
         out.errors.push(new ElfFormatError(off, "too many FDEs", maxEntries));
         break;
-      } else out.fdes.push(parseFde(body, off, idAt, id, cies, env));
+      } else {
+        take(parseFde(body, off, idAt, id, cies, env));
+        count++;
+      }
     } catch (e) {
       if (!(e instanceof ElfFormatError)) throw e;
       if (isCie) cies.set(off, e);
@@ -379,6 +387,8 @@ export interface FdeSymbol {
  * the start address, else sub_<lowercase hex> (docs/FORMAT.md 6). The C tool went through
  * libdwarf, whose FDE list is qsorted by initial location, so its symtab is in address order.
  */
-export function symbolsFromFdes(fdes: readonly Fde[], names?: ReadonlyMap<bigint, string>): FdeSymbol[] {
-  return fdes.map((f) => ({ name: names?.get(f.start) || `sub_${f.start.toString(16)}`, value: f.start, size: f.size }));
+export function symbolsFromFdes(fdes: readonly Fde[], names?: ReadonlyMap<bigint, string> | FunctionNames): FdeSymbol[] {
+  const starts = fdes.map((f) => f.start);
+  const found = names === undefined ? [] : "lookup" in names ? names.lookup(starts) : starts.map((a) => names.get(a));
+  return fdes.map((f, i) => ({ name: found[i] || `sub_${f.start.toString(16)}`, value: f.start, size: f.size }));
 }

@@ -11,11 +11,12 @@ import {
   DT_PLTREL, DT_PLTRELSZ, DT_REL, DT_RELA, DT_RELASZ, DT_RELSZ, DT_STRSZ, DT_STRTAB, DT_SYMTAB,
   PT_DYNAMIC, PT_GNU_EH_FRAME, PT_INTERP, PT_LOAD, PF_W, SHF_ALLOC, SHF_EXECINSTR, SHF_WRITE, SHT_DYNAMIC,
   SHT_DYNSYM, SHT_FINI_ARRAY, SHT_GNU_HASH, SHT_HASH, SHT_INIT_ARRAY, SHT_NOBITS, SHT_PROGBITS, SHT_REL,
-  SHT_RELA, SHT_STRTAB, STT_FUNC, STT_GNU_IFUNC, SHT_GNU_versym,
+  SHT_RELA, SHT_STRTAB, SHT_GNU_versym,
 } from "../elf/consts.ts";
-import { stType, type ElfFile, type Shdr } from "../elf/reader.ts";
+import type { ElfFile } from "../elf/reader.ts";
 import { rethrowIfGone } from "../errors.ts";
-import { decodeEhFrameHdr, parseEhFrame } from "./ehframe.ts";
+import { decodeEhFrameHdr } from "./ehframe.ts";
+import { ExeFunctionNames, type FunctionNames } from "./exenames.ts";
 import { dynValue } from "./dynlink/dynsyms.ts";
 import type { ExeLayout } from "./exelayout.ts";
 import type { SectionPlan } from "./plan.ts";
@@ -30,8 +31,8 @@ export interface ExeSections {
   sections: SectionPlan[];
   /** Where .eh_frame is in memory, for the rebuilt .symtab. */
   ehFrame?: { addr: bigint; size: bigint };
-  /** Function names the executable's own .symtab gives, by runtime address. */
-  names: Map<bigint, string>;
+  /** Function names the executable's own .dynsym and .symtab give, by runtime address. */
+  names: FunctionNames;
   problems: string[];
 }
 
@@ -201,6 +202,55 @@ function lazyPlt(rm: RemoteMemory, file: ElfFile, gotLink: bigint, bias: bigint,
   return { addr: entry - BigInt(PLT_ENTRY), size: (count + 1n) * BigInt(PLT_ENTRY) };
 }
 
+/** Longest .eh_frame looked for without a section header to size it. */
+const EH_FRAME_MAX = 16 << 20;
+const WINDOW = 64 * 1024;
+
+/**
+ * Where an .eh_frame with no stated size ends, as parseEhFrame's walk would stop over the bytes
+ * readable at `addr` (at most `cap`): past the zero terminator, or at the first length that does
+ * not frame a record within them. Only the length words are looked at, through a 64 KiB window:
+ * the section is not read whole for it (it was, up to 16 MiB).
+ */
+function ehFrameEnd(rm: RemoteMemory, addr: bigint, cap: number): number {
+  let base = 0;
+  let win: Uint8Array = new Uint8Array(0);
+  /** The byte at `pos`, or undefined where the readable bytes end. */
+  const byte = (pos: number): number | undefined => {
+    if (pos >= cap) return undefined;
+    if (pos < base || pos >= base + win.byteLength) {
+      base = pos;
+      win = rm.prefix(addr + BigInt(pos), Math.min(WINDOW, cap - pos), ".eh_frame");
+    }
+    return win[pos - base];
+  };
+  const u32 = (pos: number): number | undefined => {
+    let v = 0;
+    for (let i = 3; i >= 0; i--) {
+      const b = byte(pos + i);
+      if (b === undefined) return undefined;
+      v = v * 256 + b;
+    }
+    return v;
+  };
+  for (let off = 0; ; ) {
+    const len32 = u32(off);
+    if (len32 === undefined) return off;
+    if (len32 === 0) return off + 4;
+    let head = 4;
+    let len = len32;
+    if (len32 === 0xffffffff) {
+      const lo = u32(off + 4);
+      const hi = u32(off + 8);
+      if (lo === undefined || hi === undefined || hi >= 2 ** 21) return off;
+      len = hi * 2 ** 32 + lo;
+      head = 12;
+    } else if (len32 >= 0xfffffff0) return off;
+    if (off + head + len > cap || byte(off + head + len - 1) === undefined) return off;
+    off += head + len;
+  }
+}
+
 /** .eh_frame's start and size: from its section header, or eh_frame_ptr of .eh_frame_hdr, sized by walking it. */
 function locateEhFrame(rm: RemoteMemory, layout: ExeLayout, sections: SectionPlan[], problems: string[]): { addr: bigint; size: bigint } | undefined {
   const known = sections.find((s) => s.name === ".eh_frame");
@@ -210,10 +260,7 @@ function locateEhFrame(rm: RemoteMemory, layout: ExeLayout, sections: SectionPla
   try {
     const at = hdr.p_vaddr + layout.bias;
     const h = decodeEhFrameHdr(rm.bytes(at, hdr.p_memsz, ".eh_frame_hdr"), at, rm.cls.word);
-    // Read to the end of what is readable (the segment), then let the walk find the terminator.
-    const bytes = rm.prefix(h.ehFramePtr, 16 << 20, ".eh_frame");
-    const walk = parseEhFrame(bytes, h.ehFramePtr, rm.cls.word);
-    return { addr: h.ehFramePtr, size: BigInt(walk.end) };
+    return { addr: h.ehFramePtr, size: BigInt(ehFrameEnd(rm, h.ehFramePtr, EH_FRAME_MAX)) };
   } catch (e) {
     rethrowIfGone(e);
     problems.push(`.eh_frame: ${(e as Error).message}`);
@@ -242,25 +289,6 @@ function linkDynamicRelocations(rm: RemoteMemory, bias: bigint, sections: Sectio
   }
 }
 
-function exeFunctionNames(file: ElfFile | undefined, bias: bigint, problems: string[]): Map<bigint, string> {
-  const names = new Map<bigint, string>();
-  if (!file) return names;
-  try {
-    for (const name of [".dynsym", ".symtab"]) {
-      const sh: Shdr | undefined = file.sectionByName(name);
-      if (!sh) continue;
-      for (const s of file.symbols(sh)) {
-        const t = stType(s.st_info);
-        if ((t === STT_FUNC || t === STT_GNU_IFUNC) && s.st_shndx !== 0 && s.name) names.set(s.st_value + bias, s.name);
-      }
-    }
-  } catch (e) {
-    rethrowIfGone(e);
-    problems.push(`symbol names of the executable: ${(e as Error).message}`);
-  }
-  return names;
-}
-
 export function exeSections(rm: RemoteMemory, layout: ExeLayout, file: ElfFile | undefined): ExeSections {
   const { cls } = rm;
   const problems: string[] = [];
@@ -287,7 +315,7 @@ export function exeSections(rm: RemoteMemory, layout: ExeLayout, file: ElfFile |
   if (got) sections.push(got);
   linkDynamicRelocations(rm, layout.bias, sections);
   const ehFrame = locateEhFrame(rm, layout, sections, problems);
-  const out: ExeSections = { sections, names: exeFunctionNames(file, layout.bias, problems), problems };
+  const out: ExeSections = { sections, names: ExeFunctionNames.read(file, layout.bias, problems), problems };
   if (ehFrame) out.ehFrame = ehFrame;
   return out;
 }

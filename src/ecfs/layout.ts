@@ -2,6 +2,11 @@
 // notes, page-aligned memory, our section blobs, the section header table and .shstrtab,
 // and fills in the counts (with the PN_XNUM / SHN_XINDEX escapes in section 0). File
 // offsets in our own output are numbers: no file reaches 2^53 bytes.
+//
+// In two steps, because the memory image is written before the sections are known
+// (docs/DESIGN.md "Stop only for what must be read while stopped"): layoutMemory places the
+// headers, notes and PT_LOAD data from the notes and the mappings alone; layoutSections places
+// everything after the memory image once the sections have been planned from the copy.
 
 import { assert } from "../errors.ts";
 import { utf8 } from "../elf/bytes.ts";
@@ -9,7 +14,8 @@ import type { PhdrFields } from "../elf/encode.ts";
 import {
   PN_XNUM, PT_LOAD, PT_NOTE, SHN_LORESERVE, SHN_XINDEX, SHT_STRTAB,
 } from "../elf/consts.ts";
-import type { CorePlan, SectionPlan } from "./plan.ts";
+import type { ElfClass } from "../elf/class.ts";
+import type { CorePlan, LoadPlan, SectionPlan } from "./plan.ts";
 
 export const PAGE = 4096;
 export const SEC_SHSTRTAB = ".shstrtab";
@@ -48,14 +54,22 @@ export interface LateBlob {
   produce: (gaps: readonly { addr: bigint; len: number }[]) => Uint8Array;
 }
 
-export interface CoreLayout {
+/** The part of the layout that depends on the notes and the mappings alone. */
+export interface MemoryLayout {
   phoff: number;
   /** The real count; e_phnum is PN_XNUM when this does not fit. */
   phnum: number;
   notesOffset: number;
+  /** PT_NOTE first, then the PT_LOADs. */
   segments: PlacedSegment[];
   /** PT_LOAD segments only, in file order (same order as plan.loads). */
   loads: PlacedSegment[];
+  /** Where the memory image ends: the sections start at or after it. */
+  memoryEnd: number;
+  e_phnum: number;
+}
+
+export interface CoreLayout extends MemoryLayout {
   /** Our sections after the memory image, in increasing offset order (late ones in their place). */
   tail: (Blob | LateBlob)[];
   shoff: number;
@@ -63,7 +77,6 @@ export interface CoreLayout {
   sections: PlacedSection[];
   shstrtab: Uint8Array;
   fileSize: number;
-  e_phnum: number;
   e_shnum: number;
   e_shstrndx: number;
 }
@@ -76,13 +89,17 @@ function safe(n: bigint, what: string): number {
 }
 
 export function layoutCore(plan: CorePlan): CoreLayout {
-  const { cls } = plan;
-  const phnum = 1 + plan.loads.length;
+  return layoutSections(plan, layoutMemory(plan.cls, plan.notes, plan.loads));
+}
+
+/** The ELF header, program headers, notes and the page-aligned memory image. */
+export function layoutMemory(cls: ElfClass, notes: Uint8Array, planned: readonly LoadPlan[]): MemoryLayout {
+  const phnum = 1 + planned.length;
   const phoff = cls.ehdrSize;
   const notesOffset = phoff + phnum * cls.phdrSize;
-  let pos = alignUp(notesOffset + plan.notes.byteLength, PAGE);
+  let pos = alignUp(notesOffset + notes.byteLength, PAGE);
 
-  const loads: PlacedSegment[] = plan.loads.map((l) => {
+  const loads: PlacedSegment[] = planned.map((l) => {
     const seg: PlacedSegment = {
       p_type: PT_LOAD, p_flags: l.flags, p_offset: pos, p_vaddr: l.vaddr, p_filesz: l.dumpSize,
       p_memsz: l.memsz, p_align: BigInt(PAGE),
@@ -91,9 +108,19 @@ export function layoutCore(plan: CorePlan): CoreLayout {
     return seg;
   });
   const note: PlacedSegment = {
-    p_type: PT_NOTE, p_flags: 0, p_offset: notesOffset, p_vaddr: 0n, p_filesz: BigInt(plan.notes.byteLength),
+    p_type: PT_NOTE, p_flags: 0, p_offset: notesOffset, p_vaddr: 0n, p_filesz: BigInt(notes.byteLength),
     p_memsz: 0n, p_align: 4n,
   };
+  return { phoff, phnum, notesOffset, segments: [note, ...loads], loads, memoryEnd: pos, e_phnum: phnum >= PN_XNUM ? PN_XNUM : phnum };
+}
+
+/** Everything after the memory image of `mem`, which must be the layoutMemory of this plan's notes and loads. */
+export function layoutSections(plan: CorePlan, mem: MemoryLayout): CoreLayout {
+  const { cls } = plan;
+  const { phnum, notesOffset, loads } = mem;
+  assert(loads.length === plan.loads.length && loads.every((l, i) => sameLoad(l, plan.loads[i]!)), "the memory layout is the plan's");
+  assert(mem.segments[0]!.p_filesz === BigInt(plan.notes.byteLength), "the notes are the plan's");
+  let pos = mem.memoryEnd;
 
   // Section names: one NUL for the null section, then each name, .shstrtab last.
   const names = [...plan.sections.map((s) => s.name), SEC_SHSTRTAB];
@@ -180,13 +207,15 @@ export function layoutCore(plan: CorePlan): CoreLayout {
   sections.unshift(null0);
 
   return {
-    phoff, phnum, notesOffset, segments: [note, ...loads], loads, tail, shoff, sections, shstrtab,
+    ...mem, tail, shoff, sections, shstrtab,
     fileSize: pos,
-    e_phnum: phnum >= PN_XNUM ? PN_XNUM : phnum,
     e_shnum: shnum >= SHN_LORESERVE ? 0 : shnum,
     e_shstrndx: shstrndx >= SHN_LORESERVE ? SHN_XINDEX : shstrndx,
   };
 }
+
+const sameLoad = (placed: PlacedSegment, l: LoadPlan): boolean =>
+  placed.p_vaddr === l.vaddr && placed.p_memsz === l.memsz && placed.p_filesz === l.dumpSize && placed.p_flags === l.flags;
 
 /**
  * File offset and present size of [addr, addr+size) in the dumped PT_LOAD data. A range may

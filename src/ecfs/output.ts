@@ -5,13 +5,13 @@
 // same, except that a SIGKILL leaves the temporary file. Which names may be written at all is
 // ecfs/outpath.ts's rule; without `force` the final name is only ever linked, never replaced.
 
-import { closeSync, constants, existsSync, ftruncateSync, linkSync, lstatSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, existsSync, ftruncateSync, linkSync, lstatSync, openSync, readSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { errorCode, OutputError } from "../errors.ts";
 
 import { linkFd, O_TMPFILE } from "../sys/fs.ts";
 import { checkOutputPath, kernelFileSystem } from "./outpath.ts";
-import type { Sink } from "./write.ts";
+import type { ReadableSink } from "./write.ts";
 
 function explain(path: string, e: unknown, doing: string): OutputError {
   const code = errorCode(e);
@@ -47,7 +47,7 @@ const NO_TMPFILE = new Set(["EOPNOTSUPP", "ENOTSUP", "EISDIR", "EINVAL"]);
 
 const tempName = (path: string): string => join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
 
-export class AtomicFile implements Sink {
+export class AtomicFile implements ReadableSink {
   readonly #fd: number;
   #open = true;
 
@@ -68,13 +68,14 @@ export class AtomicFile implements Sink {
     const dir = dirname(path);
     try {
       // Naming it later goes through /proc/self/fd; without /proc, use a temporary name.
-      if (unnamed && existsSync("/proc/self/fd")) return new AtomicFile(path, openSync(dir, O_TMPFILE | constants.O_WRONLY, mode), undefined, force);
+      // Read and write: the sections are planned from the memory image read back (ecfs/copied.ts).
+      if (unnamed && existsSync("/proc/self/fd")) return new AtomicFile(path, openSync(dir, O_TMPFILE | constants.O_RDWR, mode), undefined, force);
     } catch (e) {
       if (!NO_TMPFILE.has(errorCode(e) ?? "")) throw explain(path, e, "write");
     }
     const tmpPath = tempName(path);
     try {
-      return new AtomicFile(path, openSync(tmpPath, "wx", mode), tmpPath, force);
+      return new AtomicFile(path, openSync(tmpPath, "wx+", mode), tmpPath, force);
     } catch (e) {
       throw explain(path, e, "write");
     }
@@ -86,6 +87,21 @@ export class AtomicFile implements Sink {
       while (done < bytes.byteLength) done += writeSync(this.#fd, bytes, done, bytes.byteLength - done, offset + done);
     } catch (e) {
       throw explain(this.path, e, "write");
+    }
+  }
+
+  /** What was written at `offset` (holes read as zeros); short only at the end of the file. */
+  read(dst: Uint8Array, offset: number): number {
+    try {
+      let done = 0;
+      while (done < dst.byteLength) {
+        const n = readSync(this.#fd, dst, done, dst.byteLength - done, offset + done);
+        if (n === 0) break;
+        done += n;
+      }
+      return done;
+    } catch (e) {
+      throw explain(this.path, e, "read back");
     }
   }
 

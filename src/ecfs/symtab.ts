@@ -17,7 +17,9 @@ import { ByteReader, ByteWriter, utf8 } from "../elf/bytes.ts";
 import { SHN_ABS, SHN_UNDEF, STB_GLOBAL, STT_FUNC } from "../elf/consts.ts";
 import { encodeSym } from "../elf/encode.ts";
 import { SYM } from "../elf/records.ts";
-import type { FdeSymbol } from "./ehframe.ts";
+import type { ElfFormatError } from "../errors.ts";
+import { type FdeSymbol, parseEhFrame } from "./ehframe.ts";
+import type { FunctionNames } from "./exenames.ts";
 
 export interface SymtabBytes {
   symtab: Uint8Array;
@@ -25,17 +27,62 @@ export interface SymtabBytes {
 }
 
 export function encodeSymtab(cls: ElfClass, symbols: FdeSymbol[]): SymtabBytes {
-  const names = symbols.map((s) => utf8.encode(s.name));
-  const strtab = new Uint8Array(1 + names.reduce((n, b) => n + b.length + 1, 0));
+  // Sized first and then encoded in place: no encoded copy of every name on the way (node's
+  // executable has 70k of them).
+  let size = 1;
+  for (const s of symbols) size += Buffer.byteLength(s.name, "utf8") + 1;
+  const strtab = new Uint8Array(size);
   const w = new ByteWriter((symbols.length + 1) * cls.symSize);
   let str = 1;
   symbols.forEach((s, i) => {
     const o = (i + 1) * cls.symSize;
-    strtab.set(names[i]!, str);
+    const { written } = utf8.encodeInto(s.name, strtab.subarray(str));
     encodeSym(cls, { st_name: str, st_info: (STB_GLOBAL << 4) | STT_FUNC, st_other: 0, st_shndx: SHN_ABS, st_value: s.value, st_size: s.size }, w, o);
-    str += names[i]!.length + 1;
+    str += written + 1;
   });
   return { symtab: w.bytes, strtab };
+}
+
+/**
+ * .symtab and .strtab rebuilt from the .eh_frame `bytes` at runtime address `addr`: what
+ * encodeSymtab(symbolsFromFdes(parseEhFrame(...).fdes, names)) gives, byte for byte, without an
+ * object per FDE on the way: each FDE's start and size go into two typed arrays (16 bytes an FDE;
+ * node's executable has 70k), the names are looked up in one pass, and both tables are encoded in
+ * place. `errors`: the records the walk skipped.
+ */
+export function symtabFromEhFrame(cls: ElfClass, bytes: Uint8Array, addr: bigint, names: FunctionNames): SymtabBytes & { errors: ElfFormatError[] } {
+  let starts = new BigUint64Array(1024);
+  let sizes = new BigUint64Array(1024);
+  let n = 0;
+  const walk = parseEhFrame(bytes, addr, cls.word, {
+    onFde: (f) => {
+      if (n === starts.length) {
+        const grow = (a: BigUint64Array) => {
+          const b = new BigUint64Array(a.length * 2);
+          b.set(a);
+          return b;
+        };
+        starts = grow(starts);
+        sizes = grow(sizes);
+      }
+      starts[n] = BigInt.asUintN(64, f.start);
+      sizes[n] = BigInt.asUintN(64, f.size);
+      n++;
+    },
+  });
+  const found = names.lookup(Array.from(starts.subarray(0, n)));
+  const nameOf = (i: number) => found[i] || `sub_${starts[i]!.toString(16)}`;
+  let size = 1;
+  for (let i = 0; i < n; i++) size += Buffer.byteLength(nameOf(i), "utf8") + 1;
+  const strtab = new Uint8Array(size);
+  const w = new ByteWriter((n + 1) * cls.symSize);
+  let str = 1;
+  for (let i = 0; i < n; i++) {
+    const { written } = utf8.encodeInto(nameOf(i), strtab.subarray(str));
+    encodeSym(cls, { st_name: str, st_info: (STB_GLOBAL << 4) | STT_FUNC, st_other: 0, st_shndx: SHN_ABS, st_value: starts[i]!, st_size: sizes[i]! }, w, (i + 1) * cls.symSize);
+    str += written + 1;
+  }
+  return { symtab: w.bytes, strtab, errors: walk.errors };
 }
 
 /**

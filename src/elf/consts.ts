@@ -165,31 +165,33 @@ export const ELF_LOCSYM = 0x8;
 export const ELF_HEURISTICS = 0x10;
 export const ELF_STRIPPED_SHDRS = 0x100;
 
-function namer(table: Record<number, string>): (v: number) => string {
-  return (v) => table[v] ?? `0x${v.toString(16)}`;
+/** A name for each value; the table is built on first use (most commands never print a name). */
+function namer(build: () => Record<number, string>): (v: number) => string {
+  let table: Record<number, string> | undefined;
+  return (v) => (table ??= build())[v] ?? `0x${v.toString(16)}`;
 }
 
-export const etName = namer({ 0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE" });
-export const emName = namer({ 3: "EM_386", 62: "EM_X86_64" });
-export const ptName = namer({
+export const etName = namer(() => ({ 0: "ET_NONE", 1: "ET_REL", 2: "ET_EXEC", 3: "ET_DYN", 4: "ET_CORE" }));
+export const emName = namer(() => ({ 3: "EM_386", 62: "EM_X86_64" }));
+export const ptName = namer(() => ({
   0: "PT_NULL", 1: "PT_LOAD", 2: "PT_DYNAMIC", 3: "PT_INTERP", 4: "PT_NOTE", 6: "PT_PHDR", 7: "PT_TLS",
   [PT_GNU_EH_FRAME]: "PT_GNU_EH_FRAME", [PT_GNU_STACK]: "PT_GNU_STACK", [PT_GNU_RELRO]: "PT_GNU_RELRO",
   [PT_GNU_PROPERTY]: "PT_GNU_PROPERTY",
-});
-export const shtName = namer({
+}));
+export const shtName = namer(() => ({
   0: "SHT_NULL", 1: "SHT_PROGBITS", 2: "SHT_SYMTAB", 3: "SHT_STRTAB", 4: "SHT_RELA", 5: "SHT_HASH",
   6: "SHT_DYNAMIC", 7: "SHT_NOTE", 8: "SHT_NOBITS", 9: "SHT_REL", 10: "SHT_SHLIB", 11: "SHT_DYNSYM",
   14: "SHT_INIT_ARRAY", 15: "SHT_FINI_ARRAY", [SHT_GNU_HASH]: "SHT_GNU_HASH", [SHT_LOUSER]: "SHT_LOUSER",
   [SHT_INJECTED]: "SHT_INJECTED", [SHT_PRELOADED]: "SHT_PRELOADED", [SHT_DLOPEN]: "SHT_DLOPEN",
-});
-export const ntName = namer({
+}));
+export const ntName = namer(() => ({
   1: "NT_PRSTATUS", 2: "NT_PRFPREG", 3: "NT_PRPSINFO", 6: "NT_AUXV", [NT_SIGINFO]: "NT_SIGINFO",
   [NT_FILE]: "NT_FILE", [NT_PRXFPREG]: "NT_PRXFPREG", [NT_386_TLS]: "NT_386_TLS", [NT_X86_XSTATE]: "NT_X86_XSTATE", [NT_X86_XSAVE_LAYOUT]: "NT_X86_XSAVE_LAYOUT",
-});
-export const atName = namer({
+}));
+export const atName = namer(() => ({
   0: "AT_NULL", 1: "AT_IGNORE", 2: "AT_EXECFD", 3: "AT_PHDR", 4: "AT_PHENT", 5: "AT_PHNUM", 6: "AT_PAGESZ",
   7: "AT_BASE", 8: "AT_FLAGS", 9: "AT_ENTRY", 10: "AT_NOTELF", 11: "AT_UID", 12: "AT_EUID", 13: "AT_GID",
   14: "AT_EGID", 15: "AT_PLATFORM", 16: "AT_HWCAP", 17: "AT_CLKTCK", 23: "AT_SECURE", 24: "AT_BASE_PLATFORM",
   25: "AT_RANDOM", 26: "AT_HWCAP2", 27: "AT_RSEQ_FEATURE_SIZE", 28: "AT_RSEQ_ALIGN", 31: "AT_EXECFN",
   32: "AT_SYSINFO", 33: "AT_SYSINFO_EHDR", 51: "AT_MINSIGSTKSZ",
-});
+}));

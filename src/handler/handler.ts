@@ -147,9 +147,9 @@ export async function runHandler(opts: HandlerOptions): Promise<number> {
       eType: opts.core ? ET_CORE : ET_NONE,
       heuristics: opts.heuristics,
       exePath: crash.exePath,
-      beforeWrite: (layout) => {
+      beforeWrite: ({ memoryBytes }) => {
         if (opts.testFail === "layout") throw new Error("test switch ECFS_TEST_FAIL=layout");
-        evicted = makeRoom(dir, BigInt(layout.fileSize), opts.limits).evicted;
+        evicted = makeRoom(dir, BigInt(memoryBytes), opts.limits).evicted;
       },
     });
     const name = out.commitNew();

@@ -6,6 +6,7 @@
 
 import { closeSync, openSync, readSync } from "node:fs";
 import type { Mapping } from "../model/image.ts";
+import { PAGE_IS_PRESENT, PAGE_IS_SWAPPED, scanPages } from "../sys/pagemapscan.ts";
 
 const PAGE = 4096n;
 const PRESENT = 1n << 63n;
@@ -104,6 +105,8 @@ export class UnpopulatedPages {
   #fd: number | undefined;
   /** pagemap could not be opened: every page counts as data. */
   #unreadable = false;
+  /** This kernel has no PAGEMAP_SCAN: the entries are read. */
+  #noScan = false;
   readonly #ranges: readonly PageRun[];
   readonly #buf = Buffer.alloc(BATCH * 8);
   /** The same bytes as u32 words: entry i's high word (present, swapped) is word 2i+1 (little-endian). */
@@ -153,6 +156,13 @@ export class UnpopulatedPages {
         this.#unreadable = true;
         return push(from, to);
       }
+    }
+    if (!this.#noScan) {
+      // The kernel's own walk, ranges instead of entries (sys/pagemapscan.ts).
+      const ok = scanPages(this.#fd, (from / PAGE) * PAGE, ((to + PAGE - 1n) / PAGE) * PAGE, PAGE_IS_PRESENT | PAGE_IS_SWAPPED, 0, (s, e) =>
+        push(s > from ? s : from, e < to ? e : to));
+      if (ok) return;
+      this.#noScan = true;
     }
     const last = Number((to + PAGE - 1n) / PAGE);
     let runStart = -1;

@@ -3,7 +3,7 @@
 
 import { ProcParseError } from "../errors.ts";
 import type { Mapping } from "../model/image.ts";
-import { checkMapping, parseMapsLine } from "./maps.ts";
+import { checkMapping, parseMaps, parseMapsLine } from "./maps.ts";
 import { PROC_SMAPS_MAX, readProcText } from "./read.ts";
 
 /** VmFlags mnemonics (show_smap_vma_flags() in fs/proc/task_mmu.c) that decide core dump contents. */
@@ -61,6 +61,44 @@ export function readSmaps(pid: number): { mappings: Mapping[]; mapsText: string 
   const mappings = parseSmaps(text, path);
   const headers = text.split("\n").filter((l) => l !== "" && parseMapsLine(l) !== undefined);
   return { mappings, mapsText: headers.length ? `${headers.join("\n")}\n` : "" };
+}
+
+/** The VmFlags of each mapping, by its maps line (an smaps header is that same line). */
+export type FlagsByLine = Map<string, string[]>;
+
+/**
+ * smaps read ahead, while the process still runs: reading it walks every page table of the
+ * process (20-25 ms for 4 GiB of touched memory, against 0.1 ms for maps), which is no work for
+ * the time it is stopped. undefined when it cannot be read (readMappings then reads it itself).
+ */
+export function readFlagsAhead(pid: number): FlagsByLine | undefined {
+  try {
+    const { mappings, mapsText } = readSmaps(pid);
+    const lines = mapsText.split("\n");
+    return new Map(mappings.map((m, i) => [lines[i]!, m.vmFlags]));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The mappings as they are now, from /proc/PID/maps, with the VmFlags that `ahead` has for the
+ * very same maps line. A mapping that is new or changed since (any field of its line) makes
+ * this read smaps now instead. Flags changed by madvise on a whole unchanged mapping between the
+ * two reads (MADV_DONTDUMP, MADV_DONTFORK, MADV_WIPEONFORK) are the one thing this can miss.
+ */
+export function readMappings(pid: number, ahead: FlagsByLine | undefined): { mappings: Mapping[]; mapsText: string } {
+  if (ahead === undefined) return readSmaps(pid);
+  const path = `/proc/${pid}/maps`;
+  const mapsText = readProcText(path, PROC_SMAPS_MAX);
+  const mappings = parseMaps(mapsText, path);
+  const lines = mapsText.split("\n");
+  for (let i = 0; i < mappings.length; i++) {
+    const flags = ahead.get(lines[i]!);
+    if (flags === undefined) return readSmaps(pid);
+    mappings[i]!.vmFlags = flags;
+  }
+  return { mappings, mapsText };
 }
 
 /** Names of the VVAR areas on x86_64; used only when smaps was not read. */

@@ -26,6 +26,8 @@ const SYMBOLS = {
   sendto: { args: ["i32", "ptr", "u64", "i32", "ptr", "u32"], returns: "i64" },
   close: { args: ["i32"], returns: "i32" },
   alarm: { args: ["u32"], returns: "u32" },
+  // int ioctl(int fd, unsigned long request, ...): one pointer argument here (PAGEMAP_SCAN).
+  ioctl: { args: ["i32", "u64", "ptr"], returns: "i32" },
 } as const;
 
 const CANDIDATES = ["libc.so.6", "libc.musl-x86_64.so.1", "/lib/ld-musl-x86_64.so.1"];

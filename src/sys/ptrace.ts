@@ -91,24 +91,32 @@ export type WaitResult =
   | { kind: "killed"; sig: number }
   | { kind: "timeout" };
 
+/** Polls without sleeping first: a stop usually shows within tens of microseconds. */
+const SPIN_POLLS = 32;
+/** Then sleeps between polls growing by half each time up to 1 ms: at most half again the wait. */
+const FIRST_SLEEP_MS = 0.05;
+const MAX_SLEEP_MS = 1;
+
 /**
  * Wait for a state change of one traced thread, polling with WNOHANG so a thread that
- * never stops (uninterruptible sleep) cannot hang us past `timeoutMs`.
+ * never stops (uninterruptible sleep) cannot hang us past `timeoutMs`. Every wait here is
+ * part of the target's pause (stopping it, an injected fork), so the polls are tight at first.
  */
 export function waitThread(tid: number, timeoutMs: number): WaitResult {
   const status = new Int32Array(1);
   const deadline = performance.now() + timeoutMs;
-  let pause = 0.05;
-  for (;;) {
+  let pause = FIRST_SLEEP_MS;
+  for (let polls = 0; ; polls++) {
     const r = libc.waitpid(tid, ptr(status), WNOHANG | __WALL);
     if (r === -1) {
       const e = errno();
       throw new SyscallError("waitpid", e, errnoName(e), tid);
     }
     if (r === tid) return decodeStatus(status[0] ?? 0);
+    if (polls < SPIN_POLLS) continue;
     if (performance.now() >= deadline) return { kind: "timeout" };
     Bun.sleepSync(pause);
-    pause = Math.min(pause * 2, 5);
+    pause = Math.min(pause * 1.5, MAX_SLEEP_MS);
   }
 }
 

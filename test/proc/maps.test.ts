@@ -3,7 +3,7 @@ import { realpathSync } from "node:fs";
 import { ProcParseError } from "../../src/errors.ts";
 import type { Mapping } from "../../src/model/image.ts";
 import { findMapping, parseMaps, readMaps } from "../../src/proc/maps.ts";
-import { isDumpable, parseSmaps, readMapsWithFlags } from "../../src/proc/smaps.ts";
+import { isDumpable, parseSmaps, readFlagsAhead, readMappings, readMapsWithFlags, readSmaps } from "../../src/proc/smaps.ts";
 import { removeDir, scratchDir, startTarget, type TargetInfo, Targets } from "./fixture.ts";
 
 const targets = new Targets();
@@ -123,6 +123,22 @@ describe("smaps VmFlags", () => {
     const flagged = readMapsWithFlags(info.pid);
     expect(flagged.map((m): Mapping => ({ ...m, vmFlags: [] }))).toEqual(plain);
     for (const m of flagged) expect(m.vmFlags.length).toBeGreaterThan(0);
+  });
+
+  test("readMappings: maps now, VmFlags read ahead for the same lines; smaps now when a line changed", () => {
+    const now = readSmaps(info.pid);
+    const ahead = readFlagsAhead(info.pid);
+    expect(ahead?.size).toBe(now.mappings.length);
+    expect(readMappings(info.pid, ahead)).toEqual(now);
+    // The flags come from `ahead` (so smaps was not read again) while every line is the same...
+    const marked = new Map(ahead);
+    const first = now.mapsText.split("\n")[0]!;
+    marked.set(first, ["zz"]);
+    expect(readMappings(info.pid, marked).mappings[0]!.vmFlags).toEqual(["zz"]);
+    // ...and from smaps read now when one line is not there (a new or changed mapping).
+    marked.delete(now.mapsText.split("\n")[1]!);
+    expect(readMappings(info.pid, marked)).toEqual(now);
+    expect(readMappings(info.pid, undefined)).toEqual(now);
   });
 
   test("MADV_DONTDUMP and [vvar] are not dumpable; heap, stack, vdso, vsyscall are", () => {

@@ -5,6 +5,7 @@
 // must be read while stopped"). What the copy could not read (.gaps) reads as a hole here
 // too, and so does memory the file does not hold (a mapping the kernel would not dump).
 
+import { byVaddr, segmentAt } from "../elf/segments.ts";
 import type { MemoryReader } from "../model/image.ts";
 import type { PlacedSegment } from "./layout.ts";
 import type { Gap } from "./write.ts";
@@ -18,22 +19,13 @@ export class CopiedMemory implements MemoryReader {
   readonly #gaps: readonly Gap[];
 
   constructor(loads: readonly PlacedSegment[], gaps: readonly Gap[], readonly readAt: ReadAt) {
-    this.#loads = loads.filter((l) => l.p_filesz > 0n).sort((a, b) => (a.p_vaddr < b.p_vaddr ? -1 : a.p_vaddr > b.p_vaddr ? 1 : 0));
+    this.#loads = loads.filter((l) => l.p_filesz > 0n).sort(byVaddr);
     this.#gaps = [...gaps].sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
   }
 
-  /** The load whose copied bytes hold `addr`, by binary search. */
+  /** The load whose copied bytes hold `addr`. */
   #load(addr: bigint): PlacedSegment | undefined {
-    let lo = 0;
-    let hi = this.#loads.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const l = this.#loads[mid]!;
-      if (addr < l.p_vaddr) hi = mid - 1;
-      else if (addr >= l.p_vaddr + l.p_filesz) lo = mid + 1;
-      else return l;
-    }
-    return undefined;
+    return segmentAt(this.#loads, addr, (l) => l.p_filesz);
   }
 
   /** Bytes readable from `addr` before the first gap at or after it (Infinity: none). */

@@ -9,6 +9,7 @@ import { closeSync, constants, ftruncateSync, openSync, readSync, writeSync } fr
 import type { Phdr } from "../../elf/records.ts";
 import type { MemoryReader } from "../../model/image.ts";
 import { O_TMPFILE } from "../../sys/fs.ts";
+import { byVaddr, segmentAt } from "../../elf/segments.ts";
 
 const PAGE = 4096;
 const ZERO = Buffer.alloc(PAGE);
@@ -79,20 +80,11 @@ export interface OmittedRange {
 export class SpoolMemory implements MemoryReader {
   readonly #loads: Phdr[];
   constructor(readonly core: SpoolFile, loads: Phdr[], readonly extras: SpoolFile, readonly omitted: OmittedRange[]) {
-    this.#loads = [...loads].sort((a, b) => (a.p_vaddr < b.p_vaddr ? -1 : a.p_vaddr > b.p_vaddr ? 1 : 0));
+    this.#loads = [...loads].sort(byVaddr);
   }
 
   #load(addr: bigint): Phdr | undefined {
-    let lo = 0;
-    let hi = this.#loads.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const l = this.#loads[mid]!;
-      if (addr < l.p_vaddr) hi = mid - 1;
-      else if (addr >= l.p_vaddr + l.p_memsz) lo = mid + 1;
-      else return l;
-    }
-    return undefined;
+    return segmentAt(this.#loads, addr, (l) => l.p_memsz);
   }
 
   /** One contiguous piece at `addr`: bytes read (0 at a hole). */

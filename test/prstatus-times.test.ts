@@ -54,8 +54,10 @@ describe("NT_PRSTATUS times agree with a kernel core of the same process", () =>
     });
     const leader = rows.find((x) => x.pid === fx.pid)!;
     // The fixture did what it says: the child burnt 0.3 s, the worker 0.2 s (both the kernel's word).
+    // Only their sums: the kernel splits a thread's runtime into user and system time by the
+    // ticks it sampled, and on a loaded machine a busy loop's share of system ticks grows.
     expect(leader.cutime.kernel + leader.cstime.kernel).toBeGreaterThan(350_000);
-    expect(leader.utime.kernel).toBeGreaterThan(150_000);
+    expect(leader.utime.kernel + leader.stime.kernel).toBeGreaterThan(150_000);
     for (const x of rows) {
       // Nothing was reaped in between: equal but for /proc's truncation to whole ticks.
       for (const f of [x.cutime, x.cstime]) expect({ pid: x.pid, ...f, off: f.kernel - f.ours >= 0 && f.kernel - f.ours < TICK_US }).toMatchObject({ off: true });

@@ -5,7 +5,7 @@
 import type { ElfClass } from "./class.ts";
 import { ByteWriter } from "./bytes.ts";
 import { ELFDATA2LSB, ELFOSABI_NONE, EV_CURRENT } from "./consts.ts";
-import { EHDR, PHDR, SHDR, SYM } from "./records.ts";
+import { EHDR, PHDR, SHDR, SYM, type Sym } from "./records.ts";
 
 export interface EhdrFields {
   e_type: number;
@@ -69,14 +69,8 @@ export function encodeShdr(cls: ElfClass, s: ShdrFields, w: ByteWriter, at: numb
   w.word(at + L.sh_entsize, wd, s.sh_entsize);
 }
 
-export interface SymFields {
-  st_name: number;
-  st_info: number;
-  st_other: number;
-  st_shndx: number;
-  st_value: bigint;
-  st_size: bigint;
-}
+/** The fields a symbol is written from: the parsed record without its index and name. */
+export type SymFields = Omit<Sym, "index" | "name">;
 
 export function encodeSym(cls: ElfClass, s: SymFields, w: ByteWriter, at: number): void {
   const L = SYM[cls.word];
